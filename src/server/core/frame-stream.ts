@@ -1,0 +1,190 @@
+/**
+ * A stream of frames in, one answer per frame out, in frame order: the transport-free half of PredictStream.
+ *
+ * - Backpressure: at most `maxInFlight` frames of the stream are read and not yet handed to the consumer. Past that the
+ *   reader stops pulling from `frames`, so the transport stops reading the socket and HTTP/2 flow control slows the
+ *   sender; memory stays bounded however fast it sends and however slowly it reads.
+ * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: when a frame arrives, the
+ *   stream's older frames that are still waiting for the engine are dropped and answered with ABORTED, so latency stays
+ *   near one inference and the caller knows exactly which frames were skipped.
+ * - A frame that fails is answered with its error and the stream goes on.
+ */
+import { Code, ServiceError } from '../errors.js';
+import type { CallContext, ModelService, Prediction, PredictInput } from './model-service.js';
+
+export type FramePolicy = 'all' | 'latest';
+
+export interface FrameStreamOptions {
+  readonly maxInFlight: number;
+  readonly policy: FramePolicy;
+  /** The call's cancellation (client went away). */
+  readonly signal: AbortSignal;
+  /** Per-frame deadline, relative ms (Infinity for none). */
+  readonly frameTimeoutMs?: number;
+  /** Called for each frame's outcome (metrics, logs). */
+  readonly onFrame?: (outcome: FrameOutcome) => void;
+}
+
+export type FrameAnswer =
+  | { readonly id: string; readonly prediction: Prediction; readonly error?: undefined }
+  | { readonly id: string; readonly prediction?: undefined; readonly error: ServiceError };
+
+export interface FrameOutcome {
+  readonly id: string;
+  readonly outcome: 'ok' | 'error' | 'dropped';
+  readonly code: Code;
+  readonly latencyMs: number;
+}
+
+/** Raised at the end of a stream cut short by a server drain, after every frame read has been answered. */
+export const DRAIN_ERROR_MESSAGE = 'server is shutting down; frames after the last answered one were not read — reconnect to go on';
+
+interface Pending {
+  readonly id: string;
+  readonly controller: AbortController;
+  readonly answer: Promise<FrameAnswer>;
+  settled: boolean;
+}
+
+export async function* processFrames(
+  service: ModelService,
+  frames: AsyncIterable<PredictInput>,
+  options: FrameStreamOptions,
+): AsyncGenerator<FrameAnswer, void, undefined> {
+  const pending: Pending[] = [];
+  let wakeReader: (() => void) | undefined;
+  let wakeWriter: (() => void) | undefined;
+  let readerDone = false;
+  let readerError: unknown;
+  let drained = false;
+
+  const start = (frame: PredictInput): void => {
+    const controller = new AbortController();
+    const onCallAbort = () => controller.abort(options.signal.reason);
+    options.signal.addEventListener('abort', onCallAbort, { once: true });
+    const started = performance.now();
+    const context: CallContext = {
+      signal: controller.signal,
+      deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
+    };
+    const entry: Pending = {
+      id: frame.id,
+      controller,
+      settled: false,
+      answer: service.predict(frame, context).then(
+        (prediction): FrameAnswer => ({ id: frame.id, prediction }),
+        (error: unknown): FrameAnswer => ({ id: frame.id, error: asServiceError(error) }),
+      ).then((answer) => {
+        entry.settled = true;
+        options.signal.removeEventListener('abort', onCallAbort);
+        const code = answer.error?.code ?? Code.OK;
+        options.onFrame?.({
+          id: frame.id,
+          outcome: code === Code.OK ? 'ok' : code === Code.ABORTED ? 'dropped' : 'error',
+          code,
+          latencyMs: performance.now() - started,
+        });
+        wakeWriter?.();
+        return answer;
+      }),
+    };
+    pending.push(entry);
+    wakeWriter?.();
+  };
+
+  const dropStale = (): void => {
+    for (const entry of pending) {
+      // Aborting a frame already running in the engine does nothing: it finishes and is answered normally.
+      if (!entry.settled) entry.controller.abort(droppedError(entry.id));
+    }
+  };
+
+  const reader = (async () => {
+    try {
+      const iterator = frames[Symbol.asyncIterator]();
+      while (!options.signal.aborted) {
+        if (service.drainSignal.aborted) {
+          drained = true;
+          break;
+        }
+        // "all": wait for room before reading. "latest": read first (to learn that a newer frame exists), then wait.
+        if (options.policy === 'all') await untilRoom();
+        const next = await nextOrDrain(iterator);
+        if (next === 'drain') {
+          drained = true;
+          break;
+        }
+        if (next === 'cancelled' || next.done) break;
+        if (options.policy === 'latest') {
+          dropStale();
+          await untilRoom();
+        }
+        start(next.value);
+      }
+      if (drained) await iterator.return?.();
+    } catch (error) {
+      readerError = error;
+    } finally {
+      readerDone = true;
+      wakeWriter?.();
+    }
+  })();
+
+  async function untilRoom(): Promise<void> {
+    while (pending.length >= options.maxInFlight && !options.signal.aborted) {
+      await new Promise<void>((resolve) => { wakeReader = resolve; });
+      wakeReader = undefined;
+    }
+  }
+
+  /** The next frame; 'drain' as soon as the server starts draining, 'cancelled' when the call is cancelled. */
+  function nextOrDrain(iterator: AsyncIterator<PredictInput>): Promise<IteratorResult<PredictInput> | 'drain' | 'cancelled'> {
+    if (service.drainSignal.aborted) return Promise.resolve('drain');
+    if (options.signal.aborted) return Promise.resolve('cancelled');
+    return new Promise((resolve, reject) => {
+      const onDrain = () => resolve('drain');
+      const onCancel = () => resolve('cancelled');
+      const settle = () => {
+        service.drainSignal.removeEventListener('abort', onDrain);
+        options.signal.removeEventListener('abort', onCancel);
+      };
+      service.drainSignal.addEventListener('abort', onDrain, { once: true });
+      options.signal.addEventListener('abort', onCancel, { once: true });
+      iterator.next().then(
+        (result) => { settle(); resolve(result); },
+        (error) => { settle(); reject(error); },
+      );
+    });
+  }
+
+  try {
+    while (true) {
+      const head = pending[0];
+      if (head) {
+        const answer = await head.answer;
+        pending.shift();
+        wakeReader?.();
+        yield answer;
+        continue;
+      }
+      if (readerDone) break;
+      await new Promise<void>((resolve) => { wakeWriter = resolve; });
+      wakeWriter = undefined;
+    }
+    await reader;
+    if (readerError) throw readerError;
+    if (drained) throw new ServiceError(Code.UNAVAILABLE, DRAIN_ERROR_MESSAGE);
+  } finally {
+    // The consumer stopped early (client cancelled, transport broke): stop the work still queued.
+    for (const entry of pending) entry.controller.abort(new ServiceError(Code.CANCELLED, 'stream closed'));
+  }
+}
+
+function droppedError(id: string): ServiceError {
+  return new ServiceError(Code.ABORTED, `frame ${JSON.stringify(id)} dropped: a newer frame arrived ("latest" policy)`);
+}
+
+function asServiceError(error: unknown): ServiceError {
+  if (error instanceof ServiceError) return error;
+  return new ServiceError(Code.INTERNAL, 'internal error while processing the frame', { cause: error });
+}

@@ -1,0 +1,61 @@
+/**
+ * The weights travel to the worker as one Float32Array: a single buffer transfers in one move and leaves the caller's
+ * tensors untouched (transferring those would detach them, and they may be views into a larger file buffer).
+ */
+import { weightSpecs, type Architecture } from '../../model/architecture.js';
+import { WeightsError, type Tensor, type WeightMap } from '../../model/weights.js';
+
+export interface PackedEntry {
+  readonly layer: string;
+  readonly role: string;
+  readonly shape: readonly number[];
+  /** Offset into `data`, in floats. */
+  readonly offset: number;
+}
+
+export interface PackedWeights {
+  readonly entries: readonly PackedEntry[];
+  readonly data: Float32Array;
+}
+
+/** Checks every weight the architecture needs is present with Keras' shape, and copies them into one buffer. */
+export function packWeights(arch: Architecture, weights: WeightMap): PackedWeights {
+  const specs = weightSpecs(arch);
+  const tensors: Tensor[] = [];
+  const entries: PackedEntry[] = [];
+  let offset = 0;
+  for (const spec of specs) {
+    const tensor = weights.get(spec.layer)?.get(spec.role);
+    if (tensor === undefined) throw new WeightsError(`layer ${spec.layer}: missing weight '${spec.role}'`);
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    if (!sameShape(tensor.shape, spec.shape) || tensor.data.length !== size) {
+      throw new WeightsError(
+        `layer ${spec.layer}: weight '${spec.role}' has shape [${tensor.shape.join(', ')}] (${tensor.data.length} values), ` +
+          `expected [${spec.shape.join(', ')}]`,
+      );
+    }
+    tensors.push(tensor);
+    entries.push({ layer: spec.layer, role: spec.role, shape: spec.shape, offset });
+    offset += size;
+  }
+  const data = new Float32Array(offset);
+  tensors.forEach((tensor, i) => data.set(tensor.data, entries[i]!.offset));
+  return { entries, data };
+}
+
+/** The WeightMap view of packed weights: tensors are views into `packed.data`, not copies. */
+export function unpackWeights(packed: PackedWeights): WeightMap {
+  const map = new Map<string, Map<string, Tensor>>();
+  for (const entry of packed.entries) {
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    const data = packed.data.subarray(entry.offset, entry.offset + size);
+    let layer = map.get(entry.layer);
+    if (layer === undefined) map.set(entry.layer, (layer = new Map()));
+    layer.set(entry.role, { shape: entry.shape, data });
+  }
+  return map;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,35 @@
+/**
+ * The service's own error, carrying a status code. Codes are gRPC's numbers so transports map them one to one, but
+ * the core imports no transport: the HTTP side maps the same codes to HTTP statuses.
+ */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  UNAUTHENTICATED = 16,
+}
+
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly code: Code,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A caller's mistake: bad input they can fix. */
+export function invalidArgument(message: string): ServiceError {
+  return new ServiceError(Code.INVALID_ARGUMENT, message);
+}

@@ -1,0 +1,86 @@
+/**
+ * The shared tail of both input paths: one sharp pipeline from whatever was opened to targetSize RGB uint8 (plus
+ * Pillow's filter on axes that grow), then ModelHub's scaling to float. ModelHub (processing.py) resizes with PIL's LANCZOS, aspect ratio not kept, keeps the
+ * first three channels or stacks grey three times, and scales x/255 − 0.5, ×2 in float32.
+ */
+
+import type { Sharp } from 'sharp';
+import { invalidArgument } from '../errors.js';
+import {
+  premultiplyAlpha,
+  resampleHorizontal,
+  resampleVertical,
+  unpremultiplyAndDropAlpha,
+  type Pixels,
+} from './pil-resample.js';
+
+/**
+ * Resizes to [height, width] with lanczos (fit 'fill': aspect ratio not kept), drops alpha after the resize
+ * (resampling RGBA premultiplied, as PIL does), turns grey into three equal channels. Resolves to height × width × 3
+ * bytes, RGB order for RGB input. `source` is the size sharp will read (the header's, no EXIF rotation).
+ *
+ * Axes that shrink are resized by libvips (lanczos3, within a few levels of PIL); axes that grow are resized by
+ * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. The JS work is bounded:
+ * a growing axis is under targetSize long and the other one is already at most targetSize.
+ */
+export async function resizeToRgb8(
+  image: Sharp,
+  source: { readonly width: number; readonly height: number },
+  targetSize: readonly [number, number],
+): Promise<Uint8Array> {
+  const [height, width] = targetSize;
+  const shrunkWidth = Math.min(source.width, width);
+  const shrunkHeight = Math.min(source.height, height);
+  if (shrunkWidth !== source.width || shrunkHeight !== source.height) {
+    // fastShrinkOnLoad false: a JPEG is pre-shrunk on load only by factors that leave ≥ 2× for lanczos, which keeps
+    // the result close to PIL's full-resolution lanczos while still skipping most of the work on big photos.
+    image.resize(shrunkWidth, shrunkHeight, { fit: 'fill', kernel: 'lanczos3', fastShrinkOnLoad: false });
+  }
+  const grows = shrunkWidth < width || shrunkHeight < height;
+  if (!grows) image.removeAlpha();
+  const { data, info } = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.width !== shrunkWidth || info.height !== shrunkHeight || (info.channels !== 3 && info.channels !== 4)) {
+    // Not reachable for the inputs the callers let through; kept so a surprise is an error, not a wrong tensor.
+    throw invalidArgument(
+      `image resized to ${info.width}×${info.height}×${info.channels}, not ${shrunkWidth}×${shrunkHeight}×3 or ×4`,
+    );
+  }
+  let pixels: Pixels = {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+    channels: info.channels,
+  };
+  if (!grows) return pixels.data;
+  const hasAlpha = pixels.channels === 4;
+  if (hasAlpha) premultiplyAlpha(pixels);
+  if (pixels.width < width) pixels = resampleHorizontal(pixels, width);
+  if (pixels.height < height) pixels = resampleVertical(pixels, height);
+  if (hasAlpha) pixels = unpremultiplyAndDropAlpha(pixels);
+  return pixels.data;
+}
+
+/** byte → ((byte/255) − 0.5)·2, each step rounded to float32 exactly as numpy does it on a float32 array. */
+const SCALED = (() => {
+  const table = new Float32Array(256);
+  for (let x = 0; x < 256; x++) table[x] = Math.fround(Math.fround(Math.fround(x / 255) - 0.5) * 2);
+  return table;
+})();
+
+export type ChannelOrder = 'rgb' | 'bgr';
+
+/** Interleaved 3-channel bytes → float32 model input in RGB order, swapping from BGR when asked. */
+export function toModelTensor(pixels: Uint8Array, order: ChannelOrder = 'rgb'): Float32Array {
+  const out = new Float32Array(pixels.length);
+  const table = SCALED;
+  if (order === 'rgb') {
+    for (let i = 0; i < pixels.length; i++) out[i] = table[pixels[i]!]!;
+  } else {
+    for (let i = 0; i + 2 < pixels.length; i += 3) {
+      out[i] = table[pixels[i + 2]!]!;
+      out[i + 1] = table[pixels[i + 1]!]!;
+      out[i + 2] = table[pixels[i]!]!;
+    }
+  }
+  return out;
+}

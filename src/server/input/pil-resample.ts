@@ -1,0 +1,143 @@
+/**
+ * Pillow's LANCZOS resampling of 8-bit images (Resample.c), reproduced to the integer: the same filter support,
+ * pixel-centre convention, 22-bit fixed-point weights and rounding. ModelHub resizes with it. libvips downscales
+ * almost identically, but upscales with another interpolator and corner alignment (whole levels off at edges), so
+ * the axes that grow go through this instead. Each pass is separable and works on interleaved pixels, any channels.
+ */
+
+const PRECISION_BITS = 22;
+const ROUNDING = 1 << (PRECISION_BITS - 1);
+const LANCZOS_SUPPORT = 3;
+
+function sinc(x: number): number {
+  if (x === 0) return 1;
+  const px = x * Math.PI;
+  return Math.sin(px) / px;
+}
+
+function lanczos(x: number): number {
+  return x >= -LANCZOS_SUPPORT && x < LANCZOS_SUPPORT ? sinc(x) * sinc(x / LANCZOS_SUPPORT) : 0;
+}
+
+/** For each output position: the first input index, how many inputs it reads, and their fixed-point weights. */
+export interface ResampleCoefficients {
+  readonly outSize: number;
+  /** Weights per output position (a row of `kernelSize`, unused tail zero). */
+  readonly kernelSize: number;
+  /** [first, count] per output position. */
+  readonly bounds: Int32Array;
+  readonly weights: Int32Array;
+}
+
+export function lanczosCoefficients(inSize: number, outSize: number): ResampleCoefficients {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = LANCZOS_SUPPORT * filterScale;
+  const kernelSize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Int32Array(outSize * kernelSize);
+  const k = new Float64Array(kernelSize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    // Math.trunc: C's (int) cast.
+    const first = Math.max(0, Math.trunc(center - support + 0.5));
+    const count = Math.min(inSize, Math.trunc(center + support + 0.5)) - first;
+    let sum = 0;
+    for (let x = 0; x < count; x++) {
+      k[x] = lanczos((x + first - center + 0.5) / filterScale);
+      sum += k[x]!;
+    }
+    for (let x = 0; x < count; x++) {
+      const w = (sum !== 0 ? k[x]! / sum : k[x]!) * (1 << PRECISION_BITS);
+      weights[xx * kernelSize + x] = Math.trunc(w < 0 ? w - 0.5 : w + 0.5);
+    }
+    bounds[xx * 2] = first;
+    bounds[xx * 2 + 1] = count;
+  }
+  return { outSize, kernelSize, bounds, weights };
+}
+
+function clip8(sum: number): number {
+  if (sum >= 1 << (PRECISION_BITS + 8)) return 255;
+  if (sum <= 0) return 0;
+  return sum >> PRECISION_BITS;
+}
+
+/** An interleaved 8-bit image. */
+export interface Pixels {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
+
+/** Resamples each row to `outWidth` columns. */
+export function resampleHorizontal(image: Pixels, outWidth: number): Pixels {
+  const { data, width, height, channels } = image;
+  const { kernelSize, bounds, weights } = lanczosCoefficients(width, outWidth);
+  const out = new Uint8Array(outWidth * height * channels);
+  for (let y = 0; y < height; y++) {
+    const row = y * width * channels;
+    const outRow = y * outWidth * channels;
+    for (let xx = 0; xx < outWidth; xx++) {
+      const first = bounds[xx * 2]!;
+      const count = bounds[xx * 2 + 1]!;
+      const kOffset = xx * kernelSize;
+      for (let c = 0; c < channels; c++) {
+        let sum = ROUNDING;
+        let at = row + first * channels + c;
+        for (let x = 0; x < count; x++, at += channels) sum += data[at]! * weights[kOffset + x]!;
+        out[outRow + xx * channels + c] = clip8(sum);
+      }
+    }
+  }
+  return { data: out, width: outWidth, height, channels };
+}
+
+/** Resamples each column to `outHeight` rows. */
+export function resampleVertical(image: Pixels, outHeight: number): Pixels {
+  const { data, width, height, channels } = image;
+  const { kernelSize, bounds, weights } = lanczosCoefficients(height, outHeight);
+  const stride = width * channels;
+  const out = new Uint8Array(outHeight * stride);
+  for (let yy = 0; yy < outHeight; yy++) {
+    const first = bounds[yy * 2]!;
+    const count = bounds[yy * 2 + 1]!;
+    const kOffset = yy * kernelSize;
+    const outRow = yy * stride;
+    for (let i = 0; i < stride; i++) {
+      let sum = ROUNDING;
+      let at = first * stride + i;
+      for (let y = 0; y < count; y++, at += stride) sum += data[at]! * weights[kOffset + y]!;
+      out[outRow + i] = clip8(sum);
+    }
+  }
+  return { data: out, width, height: outHeight, channels };
+}
+
+/** Pillow's RGBA → RGBa (alpha last), in place. */
+export function premultiplyAlpha(image: Pixels): void {
+  const { data, channels } = image;
+  for (let i = 0; i < data.length; i += channels) {
+    const alpha = data[i + channels - 1]!;
+    for (let c = 0; c < channels - 1; c++) {
+      const t = data[i + c]! * alpha + 128;
+      data[i + c] = ((t >> 8) + t) >> 8;
+    }
+  }
+}
+
+/** Pillow's RGBa → RGBA, dropping the alpha channel on the way. */
+export function unpremultiplyAndDropAlpha(image: Pixels): Pixels {
+  const { data, width, height, channels } = image;
+  const colours = channels - 1;
+  const out = new Uint8Array(width * height * colours);
+  for (let i = 0, o = 0; i < data.length; i += channels, o += colours) {
+    const alpha = data[i + colours]!;
+    for (let c = 0; c < colours; c++) {
+      const v = data[i + c]!;
+      out[o + c] = alpha === 255 || alpha === 0 ? v : Math.min(255, Math.floor((255 * v) / alpha));
+    }
+  }
+  return { data: out, width, height, channels: colours };
+}

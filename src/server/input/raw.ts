@@ -1,0 +1,69 @@
+/** Undecoded pixels sent by the caller → model input, through the same resize and scaling as encoded images. */
+
+import sharp from 'sharp';
+import { Code, invalidArgument, ServiceError } from '../errors.js';
+import type { InputLimits } from './limits.js';
+import { resizeToRgb8, toModelTensor } from './model-input.js';
+import type { PreparedImage } from './prepared-image.js';
+import { checkDims } from './validate.js';
+
+/** Interleaved 8-bit layouts; the transport maps its own enum onto these names. */
+export type RawPixelFormat = 'RGB8' | 'RGBA8' | 'GRAY8' | 'BGR8';
+
+export interface RawImage {
+  readonly width: number;
+  readonly height: number;
+  readonly format: RawPixelFormat;
+  /** Row-major, interleaved, width × height × channels bytes, no row padding. */
+  readonly data: Uint8Array;
+}
+
+const CHANNELS: Readonly<Record<RawPixelFormat, 1 | 3 | 4>> = { RGB8: 3, RGBA8: 4, GRAY8: 1, BGR8: 3 };
+
+/**
+ * Validates and preprocesses raw pixels. RGBA is resized premultiplied and its alpha dropped afterwards, exactly like
+ * an RGBA PNG; BGR is swapped to RGB after the resize (resizing acts on each channel alone, so the order commutes).
+ */
+export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promise<PreparedImage> {
+  const channels = Object.hasOwn(CHANNELS, raw.format) ? CHANNELS[raw.format] : undefined;
+  if (channels === undefined) {
+    throw invalidArgument(`unsupported raw pixel format ${String(raw.format)}; allowed: ${Object.keys(CHANNELS).join(', ')}`);
+  }
+  const { width, height } = raw;
+  if (!isPositiveInteger(width) || !isPositiveInteger(height)) {
+    throw invalidArgument(`raw image width and height must be positive integers; got ${width}×${height}`);
+  }
+  checkDims({ width, height, channels }, limits);
+  const expected = width * height * channels;
+  if (raw.data.length !== expected) {
+    throw invalidArgument(
+      `raw ${raw.format} image data is ${raw.data.length} bytes; expected ${width}×${height}×${channels} = ${expected}`,
+    );
+  }
+
+  let rgb: Uint8Array;
+  try {
+    rgb = await resizeToRgb8(
+      sharp(raw.data, { raw: { width, height, channels }, limitInputPixels: limits.maxInputPixels }),
+      { width, height },
+      limits.targetSize,
+    );
+  } catch (err) {
+    if (err instanceof ServiceError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ServiceError(Code.INVALID_ARGUMENT, `could not process raw ${raw.format} image: ${reason.trim()}`, {
+      cause: err,
+    });
+  }
+  return {
+    tensor: toModelTensor(rgb, raw.format === 'BGR8' ? 'bgr' : 'rgb'),
+    width,
+    height,
+    channels,
+    format: 'raw',
+  };
+}
+
+function isPositiveInteger(n: number): boolean {
+  return Number.isSafeInteger(n) && n > 0;
+}

@@ -1,0 +1,39 @@
+/** Parse the server's configuration from argv and env, serve, and shut down on SIGTERM/SIGINT. */
+import { Command } from 'commander';
+import { addServerOptions, resolveServerOptions, toServerConfig } from './config.js';
+import { createLogger } from './observability/logger.js';
+import { startServer, VERSION } from './server.js';
+
+export async function serve(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const command = addServerOptions(new Command('xception-server'))
+    .description('Serve Keras Xception (ImageNet classification) over gRPC: Predict, PredictStream, GetMetadata, health, reflection')
+    .version(VERSION);
+  command.parse([...argv], { from: 'user' });
+  let config;
+  try {
+    config = toServerConfig(resolveServerOptions(command, process.env));
+  } catch (error) {
+    command.error(`error: ${(error as Error).message}`, { exitCode: 2 });
+  }
+  await run(config!);
+}
+
+export async function run(config: ReturnType<typeof toServerConfig>): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal, gracePeriodSeconds: config.gracePeriodSeconds }, 'draining');
+    server.shutdown().then((clean) => process.exit(clean ? 0 : 1));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  server.ready.catch((error: Error) => {
+    logger.fatal({ err: error }, `cannot start: ${error.message}`);
+    server.shutdown(0).finally(() => process.exit(1));
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * The server's lifecycle: listen at once (health NOT_SERVING), load and warm up the model, then SERVING; on shutdown
+ * NOT_SERVING first, refuse new calls, let admitted work finish within the grace period, then close.
+ */
+import { readFileSync } from 'node:fs';
+import type { ServerConfig } from './config.js';
+import { ModelService } from './core/model-service.js';
+import { loadModelRuntime } from './core/model-runtime.js';
+import type { Logger } from './observability/logger.js';
+import { Metrics, serveMetrics } from './observability/metrics.js';
+import { startGrpcServer, type GrpcServer } from './transport/grpc/server.js';
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+).version;
+
+/** After the drain, how long finished calls get to write their answers before the server closes. */
+const FLUSH_MS = 1000;
+
+export interface RunningServer {
+  /** The bound gRPC port. */
+  readonly port: number;
+  /** The bound metrics port, when enabled. */
+  readonly metricsPort?: number;
+  readonly grpc: GrpcServer;
+  readonly metrics: Metrics;
+  /** Resolves once the model is loaded and health says SERVING; rejects if loading fails. */
+  readonly ready: Promise<ModelService>;
+  /** Graceful shutdown; resolves true if all admitted work finished within the grace period. */
+  shutdown(graceMs?: number): Promise<boolean>;
+}
+
+export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const metrics = new Metrics();
+  let service: ModelService | undefined;
+  const grpc = await startGrpcServer(
+    { service: () => service, logger, metrics, instance: config.instanceId },
+    { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes },
+  );
+  logger.info({ host: config.host, port: grpc.port }, `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`);
+  const metricsServer = config.metricsPort === undefined
+    ? undefined
+    : await serveMetrics(metrics, config.metricsHost, config.metricsPort);
+  if (metricsServer) logger.info({ port: metricsServer.port }, `metrics on http://${config.metricsHost}:${metricsServer.port}/metrics`);
+
+  const ready = loadModelRuntime(config, logger).then((runtime) => {
+    service = new ModelService(runtime, config, config.instanceId, VERSION, metrics);
+    grpc.setHealth('SERVING');
+    logger.info({ port: grpc.port, engine: runtime.engine.info, pretrained: runtime.weights.pretrained }, 'serving');
+    return service;
+  });
+
+  let shuttingDown: Promise<boolean> | undefined;
+  const shutdown = (graceMs = config.gracePeriodSeconds * 1000): Promise<boolean> => {
+    shuttingDown ??= (async () => {
+      grpc.setHealth('NOT_SERVING');
+      const deadline = Date.now() + graceMs;
+      const finished = service ? await service.drain(graceMs) : true;
+      // Admitted work is done: give answers a moment to be written, then close. Long-lived calls that never end by
+      // themselves (health Watch streams of orchestrators) are cut at that point rather than holding the exit.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          grpc.server.forceShutdown();
+          resolve();
+        }, Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())));
+        grpc.server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await metricsServer?.close();
+      await service?.close();
+      logger.info({ finished }, 'shut down');
+      return finished;
+    })();
+    return shuttingDown;
+  };
+
+  return { port: grpc.port, metricsPort: metricsServer?.port, grpc, metrics, ready, shutdown };
+}

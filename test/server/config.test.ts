@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
+import { parseServerConfig, SERVER_OPTIONS } from '../../src/server/config.js';
+
+describe('server configuration', () => {
+  it('uses the defaults with no flags and no environment', () => {
+    const config = parseServerConfig([], {});
+    expect(config).toMatchObject({
+      host: '0.0.0.0', port: 50051, engine: 'onnx', threads: availableParallelism(), requirePretrained: false, seed: 0,
+      maxQueue: 64, maxConcurrency: 1, maxMessageBytes: 16 * 1024 * 1024, gracePeriodSeconds: 10,
+    });
+    expect(config.metricsPort).toBeUndefined();
+    expect(config.weights).toBeUndefined();
+  });
+
+  it('takes XCEPTION_* variables over defaults, and flags over variables', () => {
+    const env = { XCEPTION_PORT: '6000', XCEPTION_HOST: '127.0.0.1', XCEPTION_MAX_QUEUE: '8' };
+    expect(parseServerConfig([], env)).toMatchObject({ port: 6000, host: '127.0.0.1', maxQueue: 8 });
+    expect(parseServerConfig(['--port', '7000'], env)).toMatchObject({ port: 7000, host: '127.0.0.1', maxQueue: 8 });
+  });
+
+  it('reads boolean variables, with false/0 meaning off, and a flag wins over them', () => {
+    expect(parseServerConfig([], { XCEPTION_REQUIRE_PRETRAINED: '1' }).requirePretrained).toBe(true);
+    expect(parseServerConfig([], { XCEPTION_REQUIRE_PRETRAINED: 'false' }).requirePretrained).toBe(false);
+    expect(parseServerConfig(['--require-pretrained'], { XCEPTION_REQUIRE_PRETRAINED: '0' }).requirePretrained).toBe(true);
+  });
+
+  it('refuses bad values with a message naming the option', () => {
+    expect(() => parseServerConfig(['--port', 'abc'], {})).toThrow(/port/);
+    expect(() => parseServerConfig(['--engine', 'torch'], {})).toThrow(/onnx, tfjs|choices/);
+    expect(() => parseServerConfig([], { XCEPTION_PORT: '70000' })).toThrow(/XCEPTION_PORT/);
+    expect(() => parseServerConfig([], { XCEPTION_ENGINE: 'torch' })).toThrow(/XCEPTION_ENGINE/);
+  });
+
+  it('gives every option an XCEPTION_ variable named after its flag', () => {
+    for (const spec of SERVER_OPTIONS) {
+      const flag = spec.flags.split(' ')[0]!.replace(/^--/, '');
+      expect(spec.env).toBe(`XCEPTION_${flag.toUpperCase().replaceAll('-', '_')}`);
+    }
+  });
+});

@@ -1,0 +1,70 @@
+/** Images made in the test with sharp: real encoder output, no fixtures on disk. */
+import sharp from 'sharp';
+
+export type Rgb = readonly [number, number, number];
+
+/** A noisy but deterministic RGB picture, so encoders and the model see real structure. */
+export function rgbPixels(width: number, height: number, seed = 1): Buffer {
+  const pixels = Buffer.alloc(width * height * 3);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < pixels.length; i++) {
+    state ^= state << 13; state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5; state >>>= 0;
+    const x = (i / 3) % width;
+    pixels[i] = ((x * 255) / width + (state & 63)) & 255;
+  }
+  return pixels;
+}
+
+export function png(width: number, height: number, seed = 1): Promise<Buffer> {
+  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export function jpeg(width: number, height: number, seed = 1): Promise<Buffer> {
+  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+}
+
+export function solidPng(width: number, height: number, rgb: Rgb): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+}
+
+export function webp(width: number, height: number): Promise<Buffer> {
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).webp().toBuffer();
+}
+
+export function gif(width: number, height: number): Promise<Buffer> {
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).gif().toBuffer();
+}
+
+export function tiff(width: number, height: number): Promise<Buffer> {
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).tiff().toBuffer();
+}
+
+/** Converts interleaved RGB to another 8-bit layout. */
+export function convertRgb(rgb: Buffer, format: 'RGB8' | 'BGR8' | 'RGBA8' | 'GRAY8'): Buffer {
+  const pixels = rgb.length / 3;
+  switch (format) {
+    case 'RGB8':
+      return rgb;
+    case 'BGR8': {
+      const out = Buffer.alloc(rgb.length);
+      for (let i = 0; i < pixels; i++) {
+        out[i * 3] = rgb[i * 3 + 2]!; out[i * 3 + 1] = rgb[i * 3 + 1]!; out[i * 3 + 2] = rgb[i * 3]!;
+      }
+      return out;
+    }
+    case 'RGBA8': {
+      const out = Buffer.alloc(pixels * 4);
+      for (let i = 0; i < pixels; i++) {
+        out[i * 4] = rgb[i * 3]!; out[i * 4 + 1] = rgb[i * 3 + 1]!; out[i * 4 + 2] = rgb[i * 3 + 2]!; out[i * 4 + 3] = 255;
+      }
+      return out;
+    }
+    case 'GRAY8': {
+      const out = Buffer.alloc(pixels);
+      for (let i = 0; i < pixels; i++) out[i] = rgb[i * 3 + 1]!;
+      return out;
+    }
+  }
+}
