@@ -32,6 +32,15 @@ export interface ServerConfig {
   metricsPort?: number;
   metricsHost: string;
   instanceId: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  authTokenFile?: string;
+  authTokens: string[];
+  publicReflection: boolean;
+  /** Undefined: no HTTP server; 0 picks a free port. */
+  httpPort?: number;
+  fetchAllowHosts: string[];
 }
 
 /** The default contrib_src/ is the one shipped beside src/ (and dist/) in this package. */
@@ -79,6 +88,14 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flags: '--grace-period <seconds>', env: 'XCEPTION_GRACE_PERIOD', description: 'on SIGTERM/SIGINT, how long in-flight and queued work may take to finish', defaultValue: 10, parse: integer(0, 3600) },
   { flags: '--metrics-port <port>', env: 'XCEPTION_METRICS_PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port)', defaultDescription: 'off', parse: integer(0, 65535) },
   { flags: '--metrics-host <address>', env: 'XCEPTION_METRICS_HOST', description: 'address the metrics endpoint listens on', defaultValue: '0.0.0.0' },
+  { flags: '--tls-cert <path>', env: 'XCEPTION_TLS_CERT', description: 'PEM certificate chain: serve gRPC (and HTTP) over TLS', defaultDescription: 'plaintext' },
+  { flags: '--tls-key <path>', env: 'XCEPTION_TLS_KEY', description: 'PEM private key of --tls-cert' },
+  { flags: '--tls-client-ca <path>', env: 'XCEPTION_TLS_CLIENT_CA', description: 'PEM CA bundle: require client certificates signed by it (mutual TLS)' },
+  { flags: '--auth-token-file <path>', env: 'XCEPTION_AUTH_TOKEN_FILE', description: 'file of bearer tokens, one per line: calls must send "authorization: Bearer <token>"' },
+  { flags: '--auth-tokens <list>', env: 'XCEPTION_AUTH_TOKENS', description: 'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)', defaultDescription: 'none' },
+  { flags: '--public-reflection', env: 'XCEPTION_PUBLIC_REFLECTION', description: 'let reflection answer without a token when auth is on (health never needs one)', defaultValue: false },
+  { flags: '--http-port <port>', env: 'XCEPTION_HTTP_PORT', description: "serve ModelHub's REST API and the web page on this port (0 picks a free one)", defaultDescription: 'off', parse: integer(0, 65535) },
+  { flags: '--fetch-allow-hosts <list>', env: 'XCEPTION_FETCH_ALLOW_HOSTS', description: 'comma-separated hosts GET /api/predict?fileurl= may fetch from', defaultDescription: 'none: fileurl is refused' },
   { flags: '--instance-id <id>', env: 'XCEPTION_INSTANCE_ID', description: 'replica identity in metadata and the x-instance response header', defaultDescription: 'host:pid' },
 ];
 
@@ -161,5 +178,17 @@ export function toServerConfig(opts: Record<string, unknown>): ServerConfig {
     metricsPort: opts.metricsPort as number | undefined,
     metricsHost: opts.metricsHost as string,
     instanceId: (opts.instanceId as string | undefined) || `${hostname()}:${process.pid}`,
+    tlsCert: (opts.tlsCert as string | undefined) || undefined,
+    tlsKey: (opts.tlsKey as string | undefined) || undefined,
+    tlsClientCa: (opts.tlsClientCa as string | undefined) || undefined,
+    authTokenFile: (opts.authTokenFile as string | undefined) || undefined,
+    authTokens: list(opts.authTokens),
+    publicReflection: opts.publicReflection === true,
+    httpPort: opts.httpPort as number | undefined,
+    fetchAllowHosts: list(opts.fetchAllowHosts),
   };
+}
+
+function list(value: unknown): string[] {
+  return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : [];
 }

@@ -10,8 +10,9 @@ import { checkDims } from './validate.js';
 
 /**
  * Decodes, validates and preprocesses one image the way ModelHub does (no EXIF rotation, embedded ICC profiles
- * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding runs on libuv's
- * pool through sharp; only the final byte → float conversion runs on the calling thread.
+ * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding and shrinking run
+ * on libuv's pool through sharp; the calling thread does the byte → float conversion and, for an image smaller than
+ * the target on some axis, Pillow's lanczos on that axis (a few ms at most).
  */
 export async function decodeImage(bytes: Uint8Array, limits: InputLimits): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidArgument('image is empty');

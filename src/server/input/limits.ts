@@ -56,9 +56,8 @@ export function encodedFormatsOf(mimeTypes: readonly string[]): ReadonlySet<Enco
   for (const mime of mimeTypes) {
     const format = DECODABLE_MIME_TYPES.get(mime.trim().toLowerCase());
     if (format === undefined) {
-      throw new Error(
-        `input format ${JSON.stringify(mime)} is not supported; supported: ${[...DECODABLE_MIME_TYPES.keys()].join(', ')}`,
-      );
+      const supported = [...DECODABLE_MIME_TYPES.keys()].join(', ');
+      throw new Error(`input format ${JSON.stringify(mime)} is not supported; supported: ${supported}`);
     }
     formats.add(format);
   }
@@ -69,21 +68,28 @@ export function encodedFormatsOf(mimeTypes: readonly string[]): ReadonlySet<Enco
  * Derives the limits from a parsed config.json. Throws (a configuration error, not a caller's) when the config lacks
  * the fields or names formats the decoder cannot handle.
  */
-export function inputLimitsFromConfig(config: ModelHubInputConfig, overrides: Partial<InputLimits> = {}): InputLimits {
+export function inputLimitsFromConfig(
+  config: ModelHubInputConfig,
+  overrides: Partial<InputLimits> = {},
+): InputLimits {
   const input = config?.model?.io?.input;
   if (!input || !Array.isArray(input.format) || !Array.isArray(input.dim_limits)) {
     throw new Error('config.json lacks model.io.input.format / model.io.input.dim_limits');
   }
   if (input.dim_limits.length !== 3) {
-    throw new Error(`config.json dim_limits must list [channels, height, width]; got ${input.dim_limits.length} entries`);
+    throw new Error(
+      `config.json dim_limits must list [channels, height, width]; got ${input.dim_limits.length} entries`,
+    );
   }
-  const [channels, height, width] = input.dim_limits.map((limit, i) => toDimLimit(limit, ['channels', 'height', 'width'][i]!));
+  const names = ['channels', 'height', 'width'] as const;
+  const [channels, height, width] = names.map((name, i) => toDimLimit(input.dim_limits[i], name));
   const limits: InputLimits = {
     allowedFormats: [...input.format],
     dimLimits: { channels: channels!, height: height!, width: width! },
     maxInputPixels: DEFAULT_MAX_INPUT_PIXELS,
     targetSize: XCEPTION_INPUT_SIZE,
-    ...overrides,
+    // An override given as undefined keeps the default.
+    ...Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined)),
   };
   encodedFormatsOf(limits.allowedFormats);
   if (!(Number.isSafeInteger(limits.maxInputPixels) && limits.maxInputPixels > 0)) {

@@ -1,7 +1,8 @@
 /**
  * The shared tail of both input paths: one sharp pipeline from whatever was opened to targetSize RGB uint8 (plus
- * Pillow's filter on axes that grow), then ModelHub's scaling to float. ModelHub (processing.py) resizes with PIL's LANCZOS, aspect ratio not kept, keeps the
- * first three channels or stacks grey three times, and scales x/255 − 0.5, ×2 in float32.
+ * Pillow's filter on axes that grow), then ModelHub's scaling to float. ModelHub (processing.py) resizes with PIL's
+ * LANCZOS, aspect ratio not kept, keeps the first three channels or stacks grey three times, and scales
+ * x/255 − 0.5, ×2 in float32.
  */
 
 import type { Sharp } from 'sharp';
@@ -38,7 +39,10 @@ export async function resizeToRgb8(
   }
   const grows = shrunkWidth < width || shrunkHeight < height;
   if (!grows) image.removeAlpha();
-  const { data, info } = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const { data, info } = await image
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   if (info.width !== shrunkWidth || info.height !== shrunkHeight || (info.channels !== 3 && info.channels !== 4)) {
     // Not reachable for the inputs the callers let through; kept so a surprise is an error, not a wrong tensor.
     throw invalidArgument(

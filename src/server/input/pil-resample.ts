@@ -76,19 +76,22 @@ export function resampleHorizontal(image: Pixels, outWidth: number): Pixels {
   const { data, width, height, channels } = image;
   const { kernelSize, bounds, weights } = lanczosCoefficients(width, outWidth);
   const out = new Uint8Array(outWidth * height * channels);
+  // Int32 arithmetic, as Pillow's: |sum| < 2^31 for lanczos weights on 8-bit samples.
+  const sums = new Int32Array(channels);
   for (let y = 0; y < height; y++) {
     const row = y * width * channels;
-    const outRow = y * outWidth * channels;
+    let o = y * outWidth * channels;
     for (let xx = 0; xx < outWidth; xx++) {
-      const first = bounds[xx * 2]!;
       const count = bounds[xx * 2 + 1]!;
       const kOffset = xx * kernelSize;
-      for (let c = 0; c < channels; c++) {
-        let sum = ROUNDING;
-        let at = row + first * channels + c;
-        for (let x = 0; x < count; x++, at += channels) sum += data[at]! * weights[kOffset + x]!;
-        out[outRow + xx * channels + c] = clip8(sum);
+      sums.fill(ROUNDING);
+      let at = row + bounds[xx * 2]! * channels;
+      for (let x = 0; x < count; x++) {
+        const w = weights[kOffset + x]!;
+        for (let c = 0; c < channels; c++) sums[c] = (sums[c]! + Math.imul(data[at + c]!, w)) | 0;
+        at += channels;
       }
+      for (let c = 0; c < channels; c++) out[o++] = clip8(sums[c]!);
     }
   }
   return { data: out, width: outWidth, height, channels };
@@ -100,17 +103,18 @@ export function resampleVertical(image: Pixels, outHeight: number): Pixels {
   const { kernelSize, bounds, weights } = lanczosCoefficients(height, outHeight);
   const stride = width * channels;
   const out = new Uint8Array(outHeight * stride);
+  const sums = new Int32Array(stride);
   for (let yy = 0; yy < outHeight; yy++) {
-    const first = bounds[yy * 2]!;
     const count = bounds[yy * 2 + 1]!;
     const kOffset = yy * kernelSize;
-    const outRow = yy * stride;
-    for (let i = 0; i < stride; i++) {
-      let sum = ROUNDING;
-      let at = first * stride + i;
-      for (let y = 0; y < count; y++, at += stride) sum += data[at]! * weights[kOffset + y]!;
-      out[outRow + i] = clip8(sum);
+    sums.fill(ROUNDING);
+    // Whole rows at a time: sequential memory, a loop the JIT keeps tight.
+    for (let y = 0, at = bounds[yy * 2]! * stride; y < count; y++, at += stride) {
+      const w = weights[kOffset + y]!;
+      for (let i = 0; i < stride; i++) sums[i] = (sums[i]! + Math.imul(data[at + i]!, w)) | 0;
     }
+    const outRow = yy * stride;
+    for (let i = 0; i < stride; i++) out[outRow + i] = clip8(sums[i]!);
   }
   return { data: out, width, height: outHeight, channels };
 }

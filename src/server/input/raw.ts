@@ -21,13 +21,14 @@ export interface RawImage {
 const CHANNELS: Readonly<Record<RawPixelFormat, 1 | 3 | 4>> = { RGB8: 3, RGBA8: 4, GRAY8: 1, BGR8: 3 };
 
 /**
- * Validates and preprocesses raw pixels. RGBA is resized premultiplied and its alpha dropped afterwards, exactly like
- * an RGBA PNG; BGR is swapped to RGB after the resize (resizing acts on each channel alone, so the order commutes).
+ * Validates and preprocesses raw pixels. RGBA is resized premultiplied and its alpha dropped afterwards, exactly
+ * like an RGBA PNG; BGR is swapped to RGB after the resize (resizing acts on each channel alone, so it commutes).
  */
 export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promise<PreparedImage> {
   const channels = Object.hasOwn(CHANNELS, raw.format) ? CHANNELS[raw.format] : undefined;
   if (channels === undefined) {
-    throw invalidArgument(`unsupported raw pixel format ${String(raw.format)}; allowed: ${Object.keys(CHANNELS).join(', ')}`);
+    const allowed = Object.keys(CHANNELS).join(', ');
+    throw invalidArgument(`unsupported raw pixel format ${String(raw.format)}; allowed: ${allowed}`);
   }
   const { width, height } = raw;
   if (!isPositiveInteger(width) || !isPositiveInteger(height)) {
@@ -36,9 +37,8 @@ export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promi
   checkDims({ width, height, channels }, limits);
   const expected = width * height * channels;
   if (raw.data.length !== expected) {
-    throw invalidArgument(
-      `raw ${raw.format} image data is ${raw.data.length} bytes; expected ${width}×${height}×${channels} = ${expected}`,
-    );
+    const shape = `${width}×${height}×${channels}`;
+    throw invalidArgument(`raw ${raw.format} image data is ${raw.data.length} bytes; expected ${shape} = ${expected}`);
   }
 
   let rgb: Uint8Array;

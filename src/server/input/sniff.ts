@@ -6,7 +6,18 @@
 import type { EncodedFormat } from './limits.js';
 
 /** A format recognised by signature; only `png` and `jpeg` are decodable, the rest exist for clear refusals. */
-export type SniffedFormat = EncodedFormat | 'gif' | 'webp' | 'tiff' | 'bmp' | 'avif' | 'heif' | 'jxl' | 'jp2' | 'pdf' | 'svg';
+export type SniffedFormat =
+  | EncodedFormat
+  | 'gif'
+  | 'webp'
+  | 'tiff'
+  | 'bmp'
+  | 'avif'
+  | 'heif'
+  | 'jxl'
+  | 'jp2'
+  | 'pdf'
+  | 'svg';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -31,9 +42,8 @@ function isoBrand(bytes: Uint8Array): string | undefined {
 /** XML or SVG text: optional UTF-8 BOM and whitespace, then `<`. */
 function looksLikeMarkup(bytes: Uint8Array): boolean {
   let i = startsWith(bytes, [0xef, 0xbb, 0xbf]) ? 3 : 0;
-  while (i < bytes.length && i < 1024 && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) {
-    i++;
-  }
+  const isSpace = (b: number | undefined) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+  while (i < 1024 && isSpace(bytes[i])) i++;
   return bytes[i] === 0x3c; // '<'
 }
 

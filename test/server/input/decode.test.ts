@@ -117,7 +117,9 @@ describe('decodeImage: pixels', () => {
     expect(image).toMatchObject({ width: 640, height: 480, channels: 3, format: 'jpeg' });
     const expected = [scaled(255), scaled(0), scaled(128)];
     let worst = 0;
-    for (let i = 0; i < image.tensor.length; i++) worst = Math.max(worst, Math.abs(image.tensor[i]! - expected[i % 3]!));
+    for (let i = 0; i < image.tensor.length; i++) {
+      worst = Math.max(worst, Math.abs(image.tensor[i]! - expected[i % 3]!));
+    }
     expect(worst).toBeLessThanOrEqual(4 / 255);
   });
 
@@ -201,7 +203,10 @@ describe('decodeImage: pixels', () => {
   it('takes the high byte of 16-bit samples, as PIL does', async () => {
     const pixels = new Uint16Array(40 * 40 * 3);
     for (let i = 0; i < pixels.length; i += 3) pixels.set([0x80ff, 0x7f80, 0x00ff], i);
-    const png = await sharp(pixels, { raw: { width: 40, height: 40, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+    const png = await sharp(pixels, { raw: { width: 40, height: 40, channels: 3 } })
+      .toColourspace('rgb16')
+      .png()
+      .toBuffer();
     const image = await decodeImage(png, limits);
     expect(channelValues(image.tensor)).toEqual([[scaled(0x80)], [scaled(0x7f)], [scaled(0)]]);
   });
@@ -292,7 +297,8 @@ describe('decodeImage: resizing like PIL', () => {
     expect(await largestDifference(smooth(40, 33))).toBe(0);
   });
 
-  it('stays within 2 levels of PIL when one axis shrinks and the other grows (ModelHub sample photos are 320×213)', async () => {
+  // ModelHub's sample photos are 320×213: wider than the target, less high.
+  it('stays within 2 levels of PIL when one axis shrinks and the other grows', async () => {
     expect(await largestDifference(smooth(320, 213))).toBeLessThanOrEqual(2);
   });
 
@@ -356,12 +362,14 @@ describe('decodeImage: formats and corrupt input', () => {
     ['WEBP', () => solid(40, 40, [1, 2, 3]).webp().toBuffer()],
     ['TIFF', () => solid(40, 40, [1, 2, 3]).tiff().toBuffer()],
   ])('refuses %s naming the allowed formats', async (name, make) => {
-    await expectInvalid(decodeImage(await make(), limits), new RegExp(`unsupported image format ${name}; ${allowed.source}`));
+    const message = new RegExp(`unsupported image format ${name}; ${allowed.source}`);
+    await expectInvalid(decodeImage(await make(), limits), message);
   });
 
   it('refuses SVG before any decoder sees it', async () => {
     const svg = Buffer.from(
-      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+      '<?xml version="1.0"?>\n' +
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
     );
     await expectInvalid(decodeImage(svg, limits), new RegExp(`unsupported image format SVG; ${allowed.source}`));
   });

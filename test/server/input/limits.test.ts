@@ -30,6 +30,10 @@ describe('inputLimitsFromConfig', () => {
     expect(limits.maxInputPixels).toBe(1_000_000);
   });
 
+  it('keeps the default for an override given as undefined', () => {
+    expect(inputLimitsFromConfig(config, { maxInputPixels: undefined }).maxInputPixels).toBe(50_000_000);
+  });
+
   it('defaults a missing minimum to 1', () => {
     const limits = inputLimitsFromConfig({
       model: { io: { input: { format: ['image/png'], dim_limits: [{ max: 3 }, {}, { min: 8 }] } } },

@@ -97,7 +97,8 @@ describe('Pillow-compatible lanczos', () => {
   });
 
   it('unpremultiplies as Pillow does: alpha 0 and 255 untouched, others scaled and floored', () => {
-    const image: Pixels = { data: Uint8Array.from([10, 20, 30, 0, 10, 20, 30, 255, 64, 100, 128, 128]), width: 3, height: 1, channels: 4 };
+    const data = Uint8Array.from([10, 20, 30, 0, 10, 20, 30, 255, 64, 100, 128, 128]);
+    const image: Pixels = { data, width: 3, height: 1, channels: 4 };
     expect(Array.from(unpremultiplyAndDropAlpha(image).data)).toEqual([10, 20, 30, 10, 20, 30, 127, 199, 255]);
   });
 });

@@ -17,7 +17,12 @@ function scaled(x: number): number {
 }
 
 /** width × height pixels, pixel(x, y) giving each pixel's channels. */
-function raster(width: number, height: number, channels: number, pixel: (x: number, y: number) => number[]): Uint8Array {
+function raster(
+  width: number,
+  height: number,
+  channels: number,
+  pixel: (x: number, y: number) => number[],
+): Uint8Array {
   const data = new Uint8Array(width * height * channels);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) data.set(pixel(x, y), (y * width + x) * channels);
@@ -26,7 +31,11 @@ function raster(width: number, height: number, channels: number, pixel: (x: numb
 }
 
 /** A colourful, non-constant test picture, so that resizing does real work. */
-const picture = (x: number, y: number): [number, number, number] => [(x * 5) & 0xff, (y * 3 + x) & 0xff, (x * y) & 0xff];
+const picture = (x: number, y: number): [number, number, number] => [
+  (x * 5) & 0xff,
+  (y * 3 + x) & 0xff,
+  (x * y) & 0xff,
+];
 
 function differences(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -140,7 +149,11 @@ describe('prepareRawImage', () => {
   });
 
   it('refuses an unknown pixel format', async () => {
-    const raw = { width: 40, height: 40, format: 'YUV420' as RawPixelFormat, data: new Uint8Array(1600) } satisfies RawImage;
-    await expectInvalid(prepareRawImage(raw, limits), /unsupported raw pixel format YUV420; allowed: RGB8, RGBA8, GRAY8, BGR8/);
+    const format = 'YUV420' as RawPixelFormat;
+    const raw: RawImage = { width: 40, height: 40, format, data: new Uint8Array(1600) };
+    await expectInvalid(
+      prepareRawImage(raw, limits),
+      /unsupported raw pixel format YUV420; allowed: RGB8, RGBA8, GRAY8, BGR8/,
+    );
   });
 });

@@ -1,25 +1,17 @@
-/** The default engine: the architecture compiled to ONNX in memory and run by onnxruntime-node on the CPU. */
+/**
+ * The default engine: the architecture compiled to ONNX in memory, run by onnxruntime-node on the CPU in a worker
+ * thread (see onnx-worker.ts for why). Input and output buffers are transferred, not copied.
+ */
 import os from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type { Worker } from 'node:worker_threads';
 import type { Architecture } from '../../model/architecture.js';
 import type { WeightMap } from '../../model/weights.js';
 import type { Engine, EngineInfo, EngineOptions } from '../engine.js';
-import { compileOnnxModel, INPUT_NAME, OUTPUT_NAME } from './graph.js';
+import { spawnWorker } from '../spawn-worker.js';
+import { compileOnnxModel } from './graph.js';
+import type { OnnxWorkerData, OnnxWorkerReply, OnnxWorkerRequest } from './protocol.js';
 
-/** Session options for low-latency single-request CPU inference. */
-export function onnxSessionOptions(threads: number): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    // One model, one stream of batches: nodes run in order, parallelism comes from inside each operator.
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    // 'all' adds ORT's NCHWc layout transform, which fuses Conv+Add+Relu and runs the depthwise convs blocked.
-    graphOptimizationLevel: 'all',
-    enableCpuMemArena: true,
-    enableMemPattern: true,
-  };
-}
+export { onnxSessionOptions } from './session-options.js';
 
 export async function createOnnxEngine(
   arch: Architecture,
@@ -29,42 +21,74 @@ export async function createOnnxEngine(
   const threads = options.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
   const model = compileOnnxModel(arch, weights);
-  const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
-  return new OnnxEngine(session, arch, { engine: 'onnx', backend: 'onnxruntime-node cpu', threads });
+  const workerData: OnnxWorkerData = { model, threads, inputShape: [...arch.inputShape] };
+  const worker = spawnWorker(import.meta.url, 'onnx-worker', { workerData, transferList: [model.buffer as ArrayBuffer] });
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (reply: OnnxWorkerReply) => {
+      worker.off('error', reject);
+      if (reply.type === 'ready') resolve();
+      else reject(new Error(`onnx engine failed to start: ${reply.type === 'failed' ? reply.message : reply.type}`));
+    };
+    worker.once('message', onMessage);
+    worker.once('error', reject);
+  });
+  return new OnnxEngine(worker, arch, { engine: 'onnx', backend: 'onnxruntime-node cpu', threads });
 }
 
 class OnnxEngine implements Engine {
   private readonly imageSize: number;
+  private readonly pending = new Map<number, { resolve(output: Float32Array): void; reject(error: Error): void }>();
+  private nextId = 1;
   private closed = false;
 
   constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly arch: Architecture,
+    private readonly worker: Worker,
+    arch: Architecture,
     readonly info: EngineInfo,
   ) {
     const [height, width, channels] = arch.inputShape;
     this.imageSize = height * width * channels;
+    worker.on('message', (reply: OnnxWorkerReply) => {
+      if (reply.type !== 'result' && reply.type !== 'error') return;
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.type === 'result') waiter?.resolve(reply.output);
+      else waiter?.reject(new Error(`onnx run failed: ${reply.message}`));
+    });
+    const failAll = (error: Error) => {
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => {
+      this.closed = true;
+      failAll(new Error(`onnx worker exited (code ${code})`));
+    });
   }
 
-  async run(input: Float32Array, batch: number): Promise<Float32Array> {
-    if (this.closed) throw new Error('onnx engine is closed');
-    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
+  run(input: Float32Array, batch: number): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new Error('onnx engine is closed'));
+    if (!Number.isInteger(batch) || batch < 1) return Promise.reject(new Error(`batch must be a positive integer, got ${batch}`));
     if (input.length !== batch * this.imageSize) {
-      throw new Error(`input has ${input.length} floats; batch ${batch} needs ${batch * this.imageSize}`);
+      return Promise.reject(new Error(`input has ${input.length} floats; batch ${batch} needs ${batch * this.imageSize}`));
     }
-    // The tensor is a view over the caller's buffer: no copy on the way in.
-    const tensor = new ort.Tensor('float32', input, [batch, ...this.arch.inputShape]);
-    const results = await this.session.run({ [INPUT_NAME]: tensor });
-    const output = results[OUTPUT_NAME];
-    if (output === undefined || !(output.data instanceof Float32Array)) {
-      throw new Error(`onnx model produced no float32 '${OUTPUT_NAME}' output`);
-    }
-    return output.data;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Transfer a copy (≈1 MB a image, ~0.1 ms): the caller keeps its buffer intact.
+      const own = input.slice();
+      const request: OnnxWorkerRequest = { type: 'run', id, input: own, batch };
+      this.worker.postMessage(request, [own.buffer as ArrayBuffer]);
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.session.release();
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.worker.postMessage({ type: 'close' } satisfies OnnxWorkerRequest);
+    const timer = setTimeout(() => void this.worker.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
   }
 }

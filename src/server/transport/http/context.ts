@@ -1,0 +1,38 @@
+/** What every HTTP route needs: the service (once loaded), logs, metrics and this replica's identity. */
+import type { FastifyReply } from 'fastify';
+import { Code, ServiceError } from '../../errors.js';
+import type { ModelService } from '../../core/model-service.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+
+export interface HttpContext {
+  /** The loaded service; undefined while the model is still loading. */
+  service(): ModelService | undefined;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly instance: string;
+}
+
+/** The service, or UNAVAILABLE (503) while the model loads: every API route except the page needs it. */
+export function requireService(context: HttpContext): ModelService {
+  const service = context.service();
+  if (!service) throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
+  return service;
+}
+
+/** Which replica answered, as on gRPC responses. */
+export function setInstanceHeader(context: HttpContext, reply: FastifyReply): void {
+  reply.header('x-instance', context.instance);
+}
+
+/**
+ * An AbortSignal that fires when the client goes away before its answer is written, so queued work for a caller
+ * who left is dropped from the scheduler instead of running.
+ */
+export function disconnectSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new ServiceError(Code.CANCELLED, 'client closed the connection'));
+  });
+  return controller.signal;
+}
