@@ -36,3 +36,19 @@ export function disconnectSignal(reply: FastifyReply): AbortSignal {
   });
   return controller.signal;
 }
+
+/** One log line and the call metrics at the end of every inference call, labelled like the gRPC ones. */
+export function recordCall(
+  context: HttpContext,
+  method: string,
+  code: Code,
+  startedAt: number,
+  fields: Record<string, unknown> = {},
+): void {
+  const seconds = (performance.now() - startedAt) / 1000;
+  const name = Code[code] ?? String(code);
+  context.metrics.calls.inc({ method, code: name });
+  context.metrics.callLatency.observe({ method }, seconds);
+  const level = code === Code.INTERNAL || code === Code.UNKNOWN ? 'error' : 'info';
+  context.logger[level]({ method, code: name, latencyMs: Math.round(seconds * 10_000) / 10, ...fields }, 'call');
+}

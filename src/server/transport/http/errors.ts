@@ -36,11 +36,6 @@ export function httpStatusOf(code: Code): number {
   }
 }
 
-/** The name of a code for logs and metric labels, as gRPC calls it. */
-export function codeName(code: Code): string {
-  return Code[code] ?? String(code);
-}
-
 export function toServiceError(error: unknown): ServiceError {
   if (error instanceof ServiceError) return error;
   const fastifyError = error as Partial<FastifyError> | undefined;
