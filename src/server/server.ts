@@ -8,7 +8,9 @@ import { ModelService } from './core/model-service.js';
 import { loadModelRuntime } from './core/model-runtime.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, serveMetrics } from './observability/metrics.js';
+import { describeSecurity, loadSecurity, securityWarnings } from './security/security.js';
 import { startGrpcServer, type GrpcServer } from './transport/grpc/server.js';
+import { startHttpServer } from './transport/http/server.js';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
@@ -22,6 +24,8 @@ export interface RunningServer {
   readonly port: number;
   /** The bound metrics port, when enabled. */
   readonly metricsPort?: number;
+  /** The bound HTTP port (ModelHub REST API and web page), when --http-port is set. */
+  readonly httpPort?: number;
   readonly grpc: GrpcServer;
   readonly metrics: Metrics;
   /** Resolves once the model is loaded and health says SERVING; rejects if loading fails. */
@@ -31,17 +35,30 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  // Certificates and tokens are checked before anything listens: a wrong setting stops start-up (SecurityConfigError).
+  const security = loadSecurity(config);
   const metrics = new Metrics();
   let service: ModelService | undefined;
   const grpc = await startGrpcServer(
     { service: () => service, logger, metrics, instance: config.instanceId },
-    { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes },
+    { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, security },
   );
-  logger.info({ host: config.host, port: grpc.port }, `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`);
+  logger.info({ host: config.host, port: grpc.port, ...describeSecurity(security) }, `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`);
+  for (const warning of securityWarnings(security, config.host)) logger.warn(warning);
   const metricsServer = config.metricsPort === undefined
     ? undefined
     : await serveMetrics(metrics, config.metricsHost, config.metricsPort);
   if (metricsServer) logger.info({ port: metricsServer.port }, `metrics on http://${config.metricsHost}:${metricsServer.port}/metrics`);
+
+  // --- HTTP: ModelHub's REST API and the web page, on their own port; the same service, security and limits. ---
+  const http = config.httpPort === undefined
+    ? undefined
+    : await startHttpServer(
+      { service: () => service, logger, metrics, instance: config.instanceId },
+      { host: config.host, port: config.httpPort, maxMessageBytes: config.maxMessageBytes, fetchAllowHosts: config.fetchAllowHosts, security },
+    );
+  if (http) logger.info({ port: http.port }, `ModelHub REST API and web page on ${security.tls ? 'https' : 'http'}://${config.host}:${http.port}/`);
+  // --- end HTTP ---
 
   const ready = loadModelRuntime(config, logger).then((runtime) => {
     service = new ModelService(runtime, config, config.instanceId, VERSION, metrics);
@@ -55,19 +72,22 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     shuttingDown ??= (async () => {
       grpc.setHealth('NOT_SERVING');
       const deadline = Date.now() + graceMs;
+      // GOAWAY at once: clients stop sending new calls here (grpc-js retries them on another replica) while the calls
+      // already running go on.
+      const closed = new Promise<void>((resolve) => grpc.server.tryShutdown(() => resolve()));
+      // HTTP likewise stops accepting now (requests arriving on kept-alive connections get 503); running ones go on.
+      const httpClosed = http?.close();
       const finished = service ? await service.drain(graceMs) : true;
       // Admitted work is done: give answers a moment to be written, then close. Long-lived calls that never end by
       // themselves (health Watch streams of orchestrators) are cut at that point rather than holding the exit.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          grpc.server.forceShutdown();
-          resolve();
-        }, Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())));
-        grpc.server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([closed, httpClosed]), new Promise((resolve) => {
+        timer = setTimeout(resolve, Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())));
+      })]);
+      clearTimeout(timer);
+      grpc.server.forceShutdown();
+      http?.forceClose();
+      await httpClosed;
       await metricsServer?.close();
       await service?.close();
       logger.info({ finished }, 'shut down');
@@ -76,5 +96,5 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     return shuttingDown;
   };
 
-  return { port: grpc.port, metricsPort: metricsServer?.port, grpc, metrics, ready, shutdown };
+  return { port: grpc.port, metricsPort: metricsServer?.port, httpPort: http?.port, grpc, metrics, ready, shutdown };
 }
