@@ -40,6 +40,10 @@ export function toServiceError(error: unknown): ServiceError {
   if (error instanceof ServiceError) return error;
   const fastifyError = error as Partial<FastifyError> | undefined;
   const status = fastifyError?.statusCode;
+  if (fastifyError?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new ServiceError(Code.INVALID_ARGUMENT,
+      'unsupported Content-Type: POST /api/predict takes multipart/form-data with the image in the field "file"', { cause: error });
+  }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // Fastify's and @fastify/multipart's own refusals (body too large, malformed multipart, bad content type).
     const code = status === 413 ? Code.RESOURCE_EXHAUSTED : status === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;

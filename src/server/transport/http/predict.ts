@@ -4,7 +4,6 @@
  * scheduler and limits as gRPC; the answer lists all labels in class order, as ModelHub's does.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import { Code, invalidArgument } from '../../errors.js';
 import type { ModelService } from '../../core/model-service.js';
 import { disconnectSignal, recordCall, requireService, setInstanceHeader, type HttpContext } from './context.js';
@@ -61,7 +60,9 @@ async function predictFrom(
       { signal, deadline: Infinity },
     );
     const { prepareMs, queueMs, inferenceMs } = prediction.timings;
-    recordCall(context, method, Code.OK, startedAt, { requestId, bytes: bytes.length, prepareMs, queueMs, inferenceMs });
+    recordCall(context, method, Code.OK, startedAt, {
+      requestId, bytes: bytes.length, prepareMs: tenths(prepareMs), queueMs: tenths(queueMs), inferenceMs: tenths(inferenceMs),
+    });
     return toModelHubPrediction(prediction);
   } catch (error) {
     const serviceError = toServiceError(error);
@@ -70,19 +71,27 @@ async function predictFrom(
   }
 }
 
+function tenths(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
 /** The bytes of the multipart field `file`; other parts are drained and ignored. */
 async function readUpload(request: FastifyRequest): Promise<Uint8Array> {
   if (!request.isMultipart()) {
     throw invalidArgument(`POST /api/predict takes multipart/form-data with the image in the field "${FILE_FIELD}"`);
   }
   let bytes: Buffer | undefined;
-  for await (const part of request.parts()) {
-    if (part.type !== 'file') continue;
-    if (part.fieldname === FILE_FIELD && bytes === undefined) bytes = await part.toBuffer();
-    else part.file.resume();
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      if (part.fieldname === FILE_FIELD && bytes === undefined) bytes = await part.toBuffer();
+      else part.file.resume();
+    }
+  } catch (error) {
+    // The multipart plugin's own refusals (too large, too many parts) carry a status; the parser's do not.
+    if (typeof (error as { statusCode?: unknown }).statusCode === 'number') throw error;
+    throw invalidArgument(`malformed multipart/form-data body: ${(error as Error).message}`);
   }
   if (!bytes) throw invalidArgument(`no file in the multipart field "${FILE_FIELD}"`);
   return bytes;
 }
-
-export { randomUUID as newRequestId };
