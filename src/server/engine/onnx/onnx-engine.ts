@@ -21,6 +21,9 @@ export async function createOnnxEngine(
   const threads = options.threads ?? os.availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
   const model = compileOnnxModel(arch, weights);
+  // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
+  // The worker copies this environment when it starts.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const workerData: OnnxWorkerData = { model, threads, inputShape: [...arch.inputShape] };
   const worker = spawnWorker(import.meta.url, 'onnx-worker', { workerData, transferList: [model.buffer as ArrayBuffer] });
   await new Promise<void>((resolve, reject) => {
