@@ -32,6 +32,8 @@ export interface ServerConfig {
   metricsPort?: number;
   metricsHost: string;
   instanceId: string;
+  /** 0 = connections live as long as clients keep them. */
+  maxConnectionAgeSeconds: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
@@ -96,6 +98,7 @@ export const SERVER_OPTIONS: readonly OptionSpec[] = [
   { flags: '--public-reflection', env: 'XCEPTION_PUBLIC_REFLECTION', description: 'let reflection answer without a token when auth is on (health never needs one)', defaultValue: false },
   { flags: '--http-port <port>', env: 'XCEPTION_HTTP_PORT', description: "serve ModelHub's REST API and the web page on this port (0 picks a free one)", defaultDescription: 'off', parse: integer(0, 65535) },
   { flags: '--fetch-allow-hosts <list>', env: 'XCEPTION_FETCH_ALLOW_HOSTS', description: 'comma-separated hosts GET /api/predict?fileurl= may fetch from', defaultDescription: 'none: fileurl is refused' },
+  { flags: '--max-connection-age <seconds>', env: 'XCEPTION_MAX_CONNECTION_AGE', description: 'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)', defaultValue: 0, parse: integer(0, 86_400) },
   { flags: '--instance-id <id>', env: 'XCEPTION_INSTANCE_ID', description: 'replica identity in metadata and the x-instance response header', defaultDescription: 'host:pid' },
 ];
 
@@ -177,6 +180,7 @@ export function toServerConfig(opts: Record<string, unknown>): ServerConfig {
     gracePeriodSeconds: opts.gracePeriod as number,
     metricsPort: opts.metricsPort as number | undefined,
     metricsHost: opts.metricsHost as string,
+    maxConnectionAgeSeconds: opts.maxConnectionAge as number,
     instanceId: (opts.instanceId as string | undefined) || `${hostname()}:${process.pid}`,
     tlsCert: (opts.tlsCert as string | undefined) || undefined,
     tlsKey: (opts.tlsKey as string | undefined) || undefined,

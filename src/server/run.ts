@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { addServerOptions, resolveServerOptions, toServerConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
+import { SecurityConfigError } from './security/config-error.js';
 import { startServer, VERSION } from './server.js';
 
 export async function serve(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
@@ -20,7 +21,14 @@ export async function serve(argv: readonly string[] = process.argv.slice(2)): Pr
 
 export async function run(config: ReturnType<typeof toServerConfig>): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    // One clear line (a port in use, unusable TLS files or tokens); a configuration mistake exits 2 like a bad flag.
+    logger.fatal(`cannot start: ${(error as Error).message}`);
+    process.exit(error instanceof SecurityConfigError ? 2 : 1);
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {

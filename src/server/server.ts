@@ -41,7 +41,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   let service: ModelService | undefined;
   const grpc = await startGrpcServer(
     { service: () => service, logger, metrics, instance: config.instanceId },
-    { host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, security },
+    {
+      host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, security,
+      maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
+    },
   );
   logger.info({ host: config.host, port: grpc.port, ...describeSecurity(security) }, `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`);
   for (const warning of securityWarnings(security, config.host)) logger.warn(warning);

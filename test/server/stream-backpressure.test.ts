@@ -27,6 +27,7 @@ describe('PredictStream backpressure', () => {
     const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, proc!.rss()); }, 50);
     try {
       const call = client.predictStream();
+      call.on('error', () => {}); // the cancel at the end is ours
       call.pause(); // never read, for now
       for (let i = 0; i < 500; i++) {
         call.write({ id: `bp-${i}`, topK: 5, input: { $case: 'raw', value: { width, height, format: PixelFormat.PIXEL_FORMAT_RGB8, data } } });

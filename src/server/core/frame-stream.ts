@@ -1,12 +1,15 @@
 /**
  * A stream of frames in, one answer per frame out, in frame order: the transport-free half of PredictStream.
  *
- * - Backpressure: at most `maxInFlight` frames of the stream are read and not yet handed to the consumer. Past that the
- *   reader stops pulling from `frames`, so the transport stops reading the socket and HTTP/2 flow control slows the
- *   sender; memory stays bounded however fast it sends and however slowly it reads.
- * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: when a frame arrives, the
- *   stream's older frames that are still waiting for the engine are dropped and answered with ABORTED, so latency stays
- *   near one inference and the caller knows exactly which frames were skipped.
+ * - Backpressure: at most `maxInFlight` frames of the stream ("latest": LATEST_BACKLOG, below) are read and not yet
+ *   handed to the consumer. Past that the reader stops pulling from `frames`, so the transport stops reading the
+ *   socket and HTTP/2 flow control slows the sender; memory stays bounded however fast it sends and however slowly it
+ *   reads.
+ * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: one frame of the stream is worked
+ *   on at a time; the newest frame read meanwhile waits, unprepared, and a newer one replaces it, the replaced one
+ *   answered ABORTED at once. No work is spent on skipped frames, the stream is read as fast as the client sends (up
+ *   to LATEST_BACKLOG answers waiting their turn), latency stays near one inference, and the caller knows exactly
+ *   which frames were skipped.
  * - A frame that fails is answered with its error and the stream goes on.
  */
 import { Code, ServiceError } from '../errors.js';
@@ -39,11 +42,21 @@ export interface FrameOutcome {
 /** Raised at the end of a stream cut short by a server drain, after every frame read has been answered. */
 export const DRAIN_ERROR_MESSAGE = 'server is shutting down; frames after the last answered one were not read — reconnect to go on';
 
+/**
+ * "latest": answers (mostly ABORTED ones) that may wait behind the frame being worked on before the stream stops
+ * reading. They are small, so reading can run far ahead of inference: otherwise a fast sender's frames queue up in
+ * the transport, unseen, and latency grows without bound.
+ */
+export const LATEST_BACKLOG = 256;
+
 interface Pending {
   readonly id: string;
   readonly controller: AbortController;
   readonly answer: Promise<FrameAnswer>;
   settled: boolean;
+  /** Whether its work (prepare, queue, engine) has begun; "latest" holds the newest frame back until its turn. */
+  started: boolean;
+  run(): void;
 }
 
 export async function* processFrames(
@@ -57,46 +70,76 @@ export async function* processFrames(
   let readerDone = false;
   let readerError: unknown;
   let drained = false;
+  /** Frames started and not yet answered. */
+  let working = 0;
+  /** "latest": the newest frame, read while another was being worked on; not started. */
+  let held: Pending | undefined;
+  const room = options.policy === 'latest' ? Math.max(options.maxInFlight, LATEST_BACKLOG) : options.maxInFlight;
+  // One listener for the whole stream (not one per frame: "latest" may hold hundreds of frames).
+  const onCallAbort = () => {
+    for (const entry of pending) entry.controller.abort(options.signal.reason);
+  };
+  options.signal.addEventListener('abort', onCallAbort, { once: true });
 
-  const start = (frame: PredictInput): void => {
+  /** Takes a frame into the answer order; its work begins with run(). */
+  const enqueue = (frame: PredictInput): Pending => {
     const controller = new AbortController();
-    const onCallAbort = () => controller.abort(options.signal.reason);
-    options.signal.addEventListener('abort', onCallAbort, { once: true });
-    const started = performance.now();
-    const context: CallContext = {
-      signal: controller.signal,
-      deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
-    };
+    if (options.signal.aborted) controller.abort(options.signal.reason);
+    const readAt = performance.now();
+    let settle!: (answer: FrameAnswer) => void;
     const entry: Pending = {
       id: frame.id,
       controller,
       settled: false,
-      answer: service.predict(frame, context).then(
-        (prediction): FrameAnswer => ({ id: frame.id, prediction }),
-        (error: unknown): FrameAnswer => ({ id: frame.id, error: asServiceError(error) }),
-      ).then((answer) => {
+      started: false,
+      answer: new Promise<FrameAnswer>((resolve) => { settle = resolve; }).then((answer) => {
         entry.settled = true;
-        options.signal.removeEventListener('abort', onCallAbort);
         const code = answer.error?.code ?? Code.OK;
         options.onFrame?.({
           id: frame.id,
           outcome: code === Code.OK ? 'ok' : code === Code.ABORTED ? 'dropped' : 'error',
           code,
-          latencyMs: performance.now() - started,
+          latencyMs: performance.now() - readAt,
         });
+        if (entry.started && --working === 0 && held) {
+          const next = held;
+          held = undefined;
+          next.run();
+        }
+        wakeReader?.();
         wakeWriter?.();
         return answer;
       }),
+      run: () => {
+        if (entry.started || controller.signal.aborted) return;
+        entry.started = true;
+        working++;
+        const context: CallContext = {
+          signal: controller.signal,
+          deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
+        };
+        service.predict(frame, context).then(
+          (prediction) => settle({ id: frame.id, prediction }),
+          (error: unknown) => settle({ id: frame.id, error: asServiceError(error) }),
+        );
+      },
     };
+    // A frame not started yet is answered with the reason as soon as it is aborted (dropped, cancelled).
+    controller.signal.addEventListener('abort', () => {
+      if (!entry.started) settle({ id: frame.id, error: asServiceError(controller.signal.reason) });
+    }, { once: true });
     pending.push(entry);
     wakeWriter?.();
+    return entry;
   };
 
-  const dropStale = (): void => {
-    for (const entry of pending) {
-      // Aborting a frame already running in the engine does nothing: it finishes and is answered normally.
-      if (!entry.settled) entry.controller.abort(droppedError(entry.id));
-    }
+  /** "latest": a newer frame replaces the one waiting; it starts at once if nothing else of the stream is at work. */
+  const takeLatest = (frame: PredictInput): void => {
+    const entry = enqueue(frame);
+    held?.controller.abort(droppedError(held.id));
+    held = undefined;
+    if (working === 0) entry.run();
+    else held = entry;
   };
 
   const reader = (async () => {
@@ -107,7 +150,7 @@ export async function* processFrames(
           drained = true;
           break;
         }
-        // "all": wait for room before reading. "latest": read first (to learn that a newer frame exists), then wait.
+        // "all": wait for room before reading. "latest": read first (to replace the waiting frame), then wait.
         if (options.policy === 'all') await untilRoom();
         const next = await nextOrDrain(iterator);
         if (next === 'drain') {
@@ -116,10 +159,11 @@ export async function* processFrames(
         }
         if (next === 'cancelled' || next.done) break;
         if (options.policy === 'latest') {
-          dropStale();
+          takeLatest(next.value);
           await untilRoom();
+        } else {
+          enqueue(next.value).run();
         }
-        start(next.value);
       }
       if (drained) await iterator.return?.();
     } catch (error) {
@@ -131,7 +175,7 @@ export async function* processFrames(
   })();
 
   async function untilRoom(): Promise<void> {
-    while (pending.length >= options.maxInFlight && !options.signal.aborted) {
+    while (pending.length >= room && !options.signal.aborted) {
       await new Promise<void>((resolve) => { wakeReader = resolve; });
       wakeReader = undefined;
     }
@@ -175,6 +219,7 @@ export async function* processFrames(
     if (readerError) throw readerError;
     if (drained) throw new ServiceError(Code.UNAVAILABLE, DRAIN_ERROR_MESSAGE);
   } finally {
+    options.signal.removeEventListener('abort', onCallAbort);
     // The consumer stopped early (client cancelled, transport broke): stop the work still queued.
     for (const entry of pending) entry.controller.abort(new ServiceError(Code.CANCELLED, 'stream closed'));
   }

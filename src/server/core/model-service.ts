@@ -4,6 +4,7 @@
  *
  * Data path: input (decode, validate) → scheduler → engine → output (label list).
  */
+import { setMaxListeners } from 'node:events';
 import type { Metadata, Output, Runtime } from '../../gen/modelhub/v1/model_service.js';
 import { Code, ServiceError, invalidArgument } from '../errors.js';
 import { decodeImage } from '../input/decode.js';
@@ -77,6 +78,8 @@ export class ModelService {
     private readonly metrics?: Metrics,
   ) {
     const { contrib, engine, weights, inputSize } = runtime;
+    // Every open stream listens for the drain while it waits for a frame: as many listeners as streams, not a leak.
+    setMaxListeners(0, this.drainSignal);
     this.inputLimits = inputLimitsFromConfig(contrib.config, { maxInputPixels: limits.maxInputPixels });
     this.labelCount = contrib.labels.length;
     this.scheduler = new Scheduler((input, batch) => engine.run(input, batch), inputSize, this.labelCount, limits, {

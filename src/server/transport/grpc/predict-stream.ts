@@ -67,7 +67,10 @@ export function predictStreamHandler(context: HandlerContext): handleBidiStreami
       for await (const answer of answers) {
         const response = answer.error ? toErrorResponse(answer.id, answer.error, modelRef) : toPredictResponse(answer.prediction);
         // Respect the client's reading speed: a full write buffer pauses the answers, which pauses the reading.
-        if (!call.write(response) && !signal.aborted) await Promise.race([once(call, 'drain'), once(signal, 'abort')]);
+        // once() with the signal removes its listeners either way (a race of two once() calls left one per pause).
+        if (!call.write(response) && !signal.aborted) {
+          await once(call, 'drain', { signal }).catch((error: unknown) => { if (!signal.aborted) throw error; });
+        }
       }
     })().then(
       () => {

@@ -1,13 +1,17 @@
 /**
  * The gRPC server: ModelService, gRPC health (grpc.health.v1) and reflection on one port.
  * Health answers for "" (the whole server) and for "modelhub.v1.ModelService".
+ * Security (security/): TLS or mutual TLS from the credentials; bearer tokens by an interceptor, before any handler.
  */
-import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServerOptions } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { fileURLToPath } from 'node:url';
 import { ModelServiceService } from '../../../gen/modelhub/v1/model_service.js';
+import { bearerAuthInterceptor } from '../../security/grpc-auth.js';
+import type { SecuritySettings } from '../../security/security.js';
+import type { TlsMaterial } from '../../security/tls.js';
 import { getMetadataHandler } from './get-metadata.js';
 import type { HandlerContext } from './handler-context.js';
 import { predictHandler } from './predict.js';
@@ -21,7 +25,10 @@ export interface GrpcServerOptions {
   readonly host: string;
   readonly port: number;
   readonly maxMessageBytes: number;
-  readonly credentials?: ServerCredentials;
+  /** Close each connection after this long (with a grace for its calls), so clients re-resolve and find new replicas. */
+  readonly maxConnectionAgeMs?: number;
+  /** TLS and tokens; absent: plaintext, no authentication. */
+  readonly security?: SecuritySettings;
 }
 
 export interface GrpcServer {
@@ -31,11 +38,23 @@ export interface GrpcServer {
 }
 
 export async function startGrpcServer(context: HandlerContext, options: GrpcServerOptions): Promise<GrpcServer> {
-  const channelOptions: ChannelOptions = {
+  const interceptors: ServerInterceptor[] = [];
+  const tokens = options.security?.tokens;
+  if (tokens) {
+    interceptors.push(bearerAuthInterceptor({
+      verifier: tokens, publicReflection: options.security!.publicReflection, logger: context.logger, metrics: context.metrics,
+    }));
+  }
+  const serverOptions: ServerOptions = {
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
+    ...(options.maxConnectionAgeMs ? {
+      'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': 30_000,
+    } : {}),
+    interceptors,
   };
-  const server = new Server(channelOptions);
+  const server = new Server(serverOptions);
   server.addService(ModelServiceService, {
     getMetadata: getMetadataHandler(context),
     predict: predictHandler(context),
@@ -57,7 +76,7 @@ export async function startGrpcServer(context: HandlerContext, options: GrpcServ
   new ReflectionService(definitions).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${formatHost(options.host)}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(),
+    server.bindAsync(`${formatHost(options.host)}:${options.port}`, serverCredentials(options.security?.tls),
       (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
   return {
@@ -68,6 +87,12 @@ export async function startGrpcServer(context: HandlerContext, options: GrpcServ
       health.setStatus(SERVICE_NAME, status);
     },
   };
+}
+
+/** TLS when configured; with a client CA, clients must present a certificate it signed (the handshake fails otherwise). */
+export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
 }
 
 function formatHost(host: string): string {
