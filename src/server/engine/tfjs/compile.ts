@@ -79,7 +79,8 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
           const kernelRole = layer.kind === 'conv2d' ? 'kernel' : 'pointwise_kernel';
           const kernel = weight(layer.name, kernelRole);
           const bias = layer.useBias ? weight(layer.name, 'bias').data : undefined;
-          const folded = norm === undefined ? { kernel: kernel.data, bias } : foldBatchNorm(kernel.data, bias, norm, weight);
+          const folded =
+            norm === undefined ? { kernel: kernel.data, bias } : foldBatchNorm(kernel.data, bias, norm, weight);
           const filter = keep(tf.tensor4d(folded.kernel, kernel.shape as [number, number, number, number]));
           const biasTensor = folded.bias === undefined ? undefined : keep(tf.tensor1d(folded.bias));
           const activation = relu ? 'relu' : 'linear';
@@ -89,8 +90,10 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
             steps.push({
               output,
               inputs: layer.inputs,
-              apply: ([x]) =>
-                tf.fused.conv2d({ x: x as TfModule.Tensor4D, filter, strides, pad: padding, bias: biasTensor, activation }),
+              apply: ([x]) => {
+                const image = x as TfModule.Tensor4D;
+                return tf.fused.conv2d({ x: image, filter, strides, pad: padding, bias: biasTensor, activation });
+              },
             });
           } else {
             const depthwise = constant(weight(layer.name, 'depthwise_kernel')) as TfModule.Tensor4D;
@@ -242,7 +245,7 @@ export function foldBatchNorm(
   const variance = weight(norm.name, 'moving_variance').data;
   const channels = gamma.length;
   if (kernel.length % channels !== 0) {
-    throw new Error(`layer ${norm.name}: ${channels} channels do not divide the preceding kernel (${kernel.length} values)`);
+    throw new Error(`layer ${norm.name}: ${channels} channels do not divide the kernel (${kernel.length} values)`);
   }
   // Float64 for the per-channel factors, so folding adds no more rounding than the float32 kernel itself has.
   const scale = new Float64Array(channels);

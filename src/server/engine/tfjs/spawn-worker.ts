@@ -17,9 +17,9 @@ export function workerEntry(moduleUrl: string, workerBaseName: string): WorkerEn
   // Node 20 does not apply `--import tsx` from a worker's execArgv to the worker's entry module, so a small bootstrap
   // registers tsx's ESM hooks with its documented API (tsx/esm/api register()) first, then imports the TypeScript
   // entry. The ESM build of that API, by absolute URL: the CommonJS build's register() resolves its loader wrongly.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const tsxApi = JSON.stringify(import.meta.resolve('tsx/esm/api'));
   return {
-    script: `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl)}); });`,
+    script: `import(${tsxApi}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl)}); });`,
     eval: true,
   };
 }

@@ -96,7 +96,8 @@ class TfjsEngine implements Engine {
       return Promise.reject(new Error(`batch must be a positive integer, got ${batch}`));
     }
     if (input.length !== batch * this.imageSize) {
-      return Promise.reject(new Error(`input has ${input.length} floats; batch ${batch} needs ${batch * this.imageSize}`));
+      const needed = batch * this.imageSize;
+      return Promise.reject(new Error(`input has ${input.length} floats; batch ${batch} needs ${needed}`));
     }
     const id = this.nextId++;
     // A private copy is transferred, not the caller's buffer: transferring would detach it under the caller's feet.

@@ -61,7 +61,11 @@ export function prepareWasmThreads(threads: number): () => void {
 
   const cpus = os.cpus;
   // Only the count matters to Emscripten.
-  const sample: os.CpuInfo = cpus()[0] ?? { model: 'unknown', speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } };
+  const sample: os.CpuInfo = cpus()[0] ?? {
+    model: 'unknown',
+    speed: 0,
+    times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 },
+  };
   os.cpus = () => Array.from({ length: 2 * threads }, () => sample);
 
   return () => {

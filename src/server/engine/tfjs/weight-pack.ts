@@ -30,8 +30,8 @@ export function packWeights(arch: Architecture, weights: WeightMap): PackedWeigh
     const size = spec.shape.reduce((a, b) => a * b, 1);
     if (!sameShape(tensor.shape, spec.shape) || tensor.data.length !== size) {
       throw new WeightsError(
-        `layer ${spec.layer}: weight '${spec.role}' has shape [${tensor.shape.join(', ')}] (${tensor.data.length} values), ` +
-          `expected [${spec.shape.join(', ')}]`,
+        `layer ${spec.layer}: weight '${spec.role}' has shape [${tensor.shape.join(', ')}] ` +
+          `(${tensor.data.length} values), expected [${spec.shape.join(', ')}]`,
       );
     }
     tensors.push(tensor);

@@ -22,7 +22,8 @@ async function transpileTree(from: string, to: string, options: ts.CompilerOptio
     if (entry.isDirectory()) {
       await transpileTree(source, path.join(to, entry.name), options);
     } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-      const { outputText } = ts.transpileModule(await readFile(source, 'utf8'), { compilerOptions: options, fileName: source });
+      const text = await readFile(source, 'utf8');
+      const { outputText } = ts.transpileModule(text, { compilerOptions: options, fileName: source });
       await mkdir(to, { recursive: true });
       await writeFile(path.join(to, entry.name.replace(/\.ts$/, '.js')), outputText);
     }
@@ -33,7 +34,13 @@ beforeAll(async () => {
   const config = ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile);
   const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, root);
   // Emit ES modules as tsc does for this "type": "module" package (transpileModule cannot see package.json).
-  const esm = { ...options, module: ts.ModuleKind.ES2022, moduleResolution: ts.ModuleResolutionKind.Bundler, sourceMap: false, declaration: false };
+  const esm: ts.CompilerOptions = {
+    ...options,
+    module: ts.ModuleKind.ES2022,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    sourceMap: false,
+    declaration: false,
+  };
   outDir = await mkdtemp(path.join(os.tmpdir(), 'tfjs-dist-'));
   // The engine and the model description are all the tfjs engine imports.
   for (const dir of ['server/engine', 'server/model']) {

@@ -8,8 +8,8 @@ import { evaluateReference, prng, randomWeights, uniform } from '../../../suppor
 
 /**
  * A small net with every layer kind and the awkward cases: odd input (33), 'valid' stride-2 conv, 'same' max pool
- * with asymmetric padding (16 → 8 pads 0 before, 1 after), a strided residual, a BatchNorm that cannot be folded
- * (it follows an add), and a ReLU that cannot be fused (its input also feeds the residual branch).
+ * with asymmetric padding (16 → 8 pads 0 before, 1 after), a strided residual, values read by two layers, and a
+ * BatchNorm and a ReLU that cannot be folded into a convolution (they follow an add).
  */
 function tinyArchitecture(): Architecture {
   const b = new ArchitectureBuilder();

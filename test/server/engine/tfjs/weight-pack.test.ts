@@ -29,7 +29,8 @@ describe('packWeights', () => {
     const file = new Float32Array(1000).fill(7);
     const kernel = weights.get('conv')!.get('kernel')!;
     file.set(kernel.data, 100);
-    const viewed = withTensor(weights, 'conv', 'kernel', { shape: kernel.shape, data: file.subarray(100, 100 + kernel.data.length) });
+    const view = file.subarray(100, 100 + kernel.data.length);
+    const viewed = withTensor(weights, 'conv', 'kernel', { shape: kernel.shape, data: view });
 
     const packed = packWeights(arch, viewed);
     const specs = weightSpecs(arch);
