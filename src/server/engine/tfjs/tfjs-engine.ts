@@ -8,7 +8,7 @@ import type { Architecture } from '../../model/architecture.js';
 import { WeightsError, type WeightMap } from '../../model/weights.js';
 import type { Engine, EngineInfo, EngineOptions } from '../engine.js';
 import type { ErrorInfo, RunRequest, WorkerResponse, WorkerSetup } from './protocol.js';
-import { spawnWorker } from './spawn-worker.js';
+import { spawnWorker } from '../spawn-worker.js';
 import { packWeights } from './weight-pack.js';
 
 export async function createTfjsEngine(

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { createTfjsEngine as CreateTfjsEngine } from '../../../../src/server/engine/tfjs/tfjs-engine.js';
-import { workerEntry } from '../../../../src/server/engine/tfjs/spawn-worker.js';
+import { workerEntry } from '../../../../src/server/engine/spawn-worker.js';
 import { ArchitectureBuilder, type Architecture } from '../../../../src/server/model/architecture.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
 
