@@ -1,24 +1,11 @@
-/** What every gRPC handler needs: the service (once loaded), logs, metrics and this replica's identity. */
+/** gRPC handlers' share of the transport context: headers, per-call logs and metrics. */
 import { Metadata as GrpcMetadata } from '@grpc/grpc-js';
-import { Code, ServiceError } from '../../errors.js';
-import type { ModelService } from '../../core/model-service.js';
-import type { Logger } from '../../observability/logger.js';
-import type { Metrics } from '../../observability/metrics.js';
+import { Code } from '../../errors.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 import { codeName } from './status.js';
 
-export interface HandlerContext {
-  /** The loaded service; undefined while the model is still loading. */
-  service(): ModelService | undefined;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly instance: string;
-}
-
-export function requireService(context: HandlerContext): ModelService {
-  const service = context.service();
-  if (!service) throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
-  return service;
-}
+export type HandlerContext = TransportContext;
+export { requireService };
 
 /** Response headers every inference call carries: which replica answered. */
 export function instanceHeader(context: HandlerContext): GrpcMetadata {

@@ -1,24 +1,10 @@
-/** What every HTTP route needs: the service (once loaded), logs, metrics and this replica's identity. */
+/** HTTP routes' share of the transport context: headers, client disconnects, per-call logs and metrics. */
 import type { FastifyReply } from 'fastify';
 import { Code, ServiceError } from '../../errors.js';
-import type { ModelService } from '../../core/model-service.js';
-import type { Logger } from '../../observability/logger.js';
-import type { Metrics } from '../../observability/metrics.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 
-export interface HttpContext {
-  /** The loaded service; undefined while the model is still loading. */
-  service(): ModelService | undefined;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly instance: string;
-}
-
-/** The service, or UNAVAILABLE (503) while the model loads: every API route except the page needs it. */
-export function requireService(context: HttpContext): ModelService {
-  const service = context.service();
-  if (!service) throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
-  return service;
-}
+export type HttpContext = TransportContext;
+export { requireService };
 
 /** Which replica answered, as on gRPC responses. */
 export function setInstanceHeader(context: HttpContext, reply: FastifyReply): void {
