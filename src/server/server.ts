@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { ServerConfig } from './config.js';
 import { ModelService } from './core/model-service.js';
+import type { TransportContext } from './core/transport-context.js';
 import { loadModelRuntime } from './core/model-runtime.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, serveMetrics } from './observability/metrics.js';
@@ -39,8 +40,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const security = loadSecurity(config);
   const metrics = new Metrics();
   let service: ModelService | undefined;
+  const context: TransportContext = { service: () => service, logger, metrics, instance: config.instanceId };
   const grpc = await startGrpcServer(
-    { service: () => service, logger, metrics, instance: config.instanceId },
+    context,
     {
       host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, security,
       maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
@@ -53,24 +55,28 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     : await serveMetrics(metrics, config.metricsHost, config.metricsPort);
   if (metricsServer) logger.info({ port: metricsServer.port }, `metrics on http://${config.metricsHost}:${metricsServer.port}/metrics`);
 
-  // --- HTTP: ModelHub's REST API and the web page, on their own port; the same service, security and limits. ---
+  // ModelHub's REST API and the web page, on their own port: the same service, security and limits.
   const http = config.httpPort === undefined
     ? undefined
     : await startHttpServer(
-      { service: () => service, logger, metrics, instance: config.instanceId },
+      context,
       { host: config.host, port: config.httpPort, maxMessageBytes: config.maxMessageBytes, fetchAllowHosts: config.fetchAllowHosts, security },
     );
   if (http) logger.info({ port: http.port }, `ModelHub REST API and web page on ${security.tls ? 'https' : 'http'}://${config.host}:${http.port}/`);
-  // --- end HTTP ---
 
-  const ready = loadModelRuntime(config, logger).then((runtime) => {
+  let shuttingDown: Promise<boolean> | undefined;
+  const ready = loadModelRuntime(config, logger).then(async (runtime) => {
+    if (shuttingDown) {
+      // Shut down while the model was loading: release it rather than serve from a closed server.
+      await runtime.engine.close();
+      throw new Error('server shut down before the model finished loading');
+    }
     service = new ModelService(runtime, config, config.instanceId, VERSION, metrics);
     grpc.setHealth('SERVING');
     logger.info({ port: grpc.port, engine: runtime.engine.info, pretrained: runtime.weights.pretrained }, 'serving');
     return service;
   });
 
-  let shuttingDown: Promise<boolean> | undefined;
   const shutdown = (graceMs = config.gracePeriodSeconds * 1000): Promise<boolean> => {
     shuttingDown ??= (async () => {
       grpc.setHealth('NOT_SERVING');
