@@ -5,6 +5,7 @@
  * Data path: input (decode, validate) → scheduler → engine → output (label list).
  */
 import { setMaxListeners } from 'node:events';
+import sharp from 'sharp';
 import type { Metadata, Output, Runtime } from '../../gen/modelhub/v1/model_service.js';
 import { Code, ServiceError, invalidArgument } from '../errors.js';
 import { decodeImage } from '../input/decode.js';
@@ -59,6 +60,16 @@ export interface ServiceLimits extends SchedulerOptions {
   readonly maxStreams: number;
 }
 
+/**
+ * libvips settings for a server whose cores belong to the engine: one thread per image operation (images are small;
+ * parallelism comes from several requests at once on libuv's pool, not from splitting one image), and no operation
+ * cache (every request is a different image; the cache only holds memory).
+ */
+function configureSharp(): void {
+  sharp.concurrency(1);
+  sharp.cache(false);
+}
+
 export class ModelService {
   private state: ServiceState = 'serving';
   private readonly drainController = new AbortController();
@@ -78,6 +89,7 @@ export class ModelService {
     private readonly metrics?: Metrics,
   ) {
     const { contrib, engine, weights, inputSize } = runtime;
+    configureSharp();
     // Every open stream listens for the drain while it waits for a frame: as many listeners as streams, not a leak.
     setMaxListeners(0, this.drainSignal);
     this.inputLimits = inputLimitsFromConfig(contrib.config, { maxInputPixels: limits.maxInputPixels });
