@@ -1,8 +1,9 @@
 /** The typed client against a real server: every method, deadlines, cancellation, errors, and streams. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, createModelClient, ModelError, type Frame, type FrameResult, type ModelClient } from '../../src/client/index.js';
+import { Code, createModelClient, type Frame, type FrameResult, type ModelClient } from '../../src/client/index.js';
 import { convertRgb, png, rgbPixels } from '../support/images.js';
 import { startTestServer, waitFor, type TestServer } from '../support/server.js';
+import { failure } from '../support/client.js';
 
 let server: TestServer;
 let client: ModelClient;
@@ -20,12 +21,6 @@ afterAll(async () => {
   await server?.shutdown(1000);
 });
 
-/** Awaits a promise that must fail, and returns its ModelError. */
-async function failure(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ModelError);
-  return error as ModelError;
-}
 
 async function collect(results: AsyncIterable<FrameResult>): Promise<FrameResult[]> {
   const all: FrameResult[] = [];

@@ -4,9 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Code, createModelClient, ModelError, type ModelClient, type ModelClientOptions } from '../../src/client/index.js';
+import { Code, createModelClient, type ModelClient, type ModelClientOptions } from '../../src/client/index.js';
 import { generateTestCerts, type TestCerts } from '../support/certs.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { failure } from '../support/client.js';
 
 const TOKEN = 'client-test-token';
 let certs: TestCerts;
@@ -35,11 +36,6 @@ function client(address: string, options: ModelClientOptions): ModelClient {
   return created;
 }
 
-async function failure(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ModelError);
-  return error as ModelError;
-}
 
 /** Mutual TLS material: the CA as a path, the client's pair as contents; "localhost" is a name the certificate has. */
 async function mtlsOptions(overrides: Partial<NonNullable<Exclude<ModelClientOptions['tls'], true>>> = {}) {

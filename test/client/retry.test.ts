@@ -1,9 +1,10 @@
 /** Retries on UNAVAILABLE: a server that starts late is reached; other failures and streams are never retried. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
-import { Code, createModelClient, ModelError, type ModelClient } from '../../src/client/index.js';
+import { Code, createModelClient, type ModelClient } from '../../src/client/index.js';
 import { png } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { failure } from '../support/client.js';
 
 let server: TestServer | undefined;
 const clients: ModelClient[] = [];
@@ -28,11 +29,6 @@ function client(address: string, options: Parameters<typeof createModelClient>[1
   return created;
 }
 
-async function failure(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ModelError);
-  return error as ModelError;
-}
 
 describe('retry', () => {
   it('with retries off, or once the attempts are spent, an unreachable server is UNAVAILABLE', async () => {

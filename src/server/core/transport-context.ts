@@ -18,3 +18,24 @@ export function requireService(context: TransportContext): ModelService {
   if (!service) throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
   return service;
 }
+
+/** One log line and the call metrics at the end of every call, the same for every transport. */
+export function recordCall(
+  context: TransportContext,
+  method: string,
+  code: Code,
+  startedAt: number,
+  fields: Record<string, unknown> = {},
+): void {
+  const seconds = (performance.now() - startedAt) / 1000;
+  const name = Code[code] ?? String(code);
+  context.metrics.calls.inc({ method, code: name });
+  context.metrics.callLatency.observe({ method }, seconds);
+  const level = code === Code.INTERNAL || code === Code.UNKNOWN ? 'error' : 'info';
+  context.logger[level]({ method, code: name, latencyMs: round(seconds * 1000), ...fields }, 'call');
+}
+
+/** Milliseconds to one decimal, for logs. */
+export function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

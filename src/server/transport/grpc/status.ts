@@ -10,8 +10,3 @@ export function toServiceError(error: unknown): ServiceError {
 export function toGrpcError(error: ServiceError, trailers?: GrpcMetadata): ServerErrorResponse {
   return Object.assign(new Error(error.message), { code: error.code as number as status, details: error.message, metadata: trailers });
 }
-
-/** The gRPC status code's name, for logs and metric labels. */
-export function codeName(code: number): string {
-  return status[code] ?? String(code);
-}
