@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 import { Code, invalidArgument, ServiceError } from '../errors.js';
 import { encodedFormatsOf, type EncodedFormat, type InputLimits } from './limits.js';
-import { resizeToRgb8, toModelTensor } from './model-input.js';
+import { resizeInto } from './model-input.js';
 import type { PreparedImage } from './prepared-image.js';
 import { sniffFormat } from './sniff.js';
 import { checkDims } from './validate.js';
@@ -12,37 +12,42 @@ import { checkDims } from './validate.js';
  * Decodes, validates and preprocesses one image the way ModelHub does (no EXIF rotation, embedded ICC profiles
  * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding and shrinking run
  * on libuv's pool through sharp; the calling thread does the byte → float conversion and, for an image smaller than
- * the target on some axis, Pillow's lanczos on that axis (a few ms at most).
+ * the target on some axis, Pillow's lanczos on that axis (a few ms at most). The floats are written into `tensor`
+ * (the model's input size), which the serving path takes from a reused pool.
  */
-export async function decodeImage(bytes: Uint8Array, limits: InputLimits): Promise<PreparedImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: InputLimits,
+  tensor = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
+): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidArgument('image is empty');
   const format = checkFormat(bytes, limits.allowedFormats);
   // A Buffer view, not a copy: sharp reads Buffers in place.
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-  // Header only: sharp opens lazily, so this reads dimensions without decoding pixels. Its own pixel limit is off
-  // here so that an oversized image gets our message with its size; the pipeline below enforces the cap again.
-  const metadata = await withDecodeErrors(format, () => sharp(input, { limitInputPixels: false }).metadata());
+  // One sharp instance: its header read gives the dimensions, checked against our limits before any pixel is
+  // decoded. libvips decodes exactly the header's dimensions, so checkDims is the pixel cap; libvips' own limit is off
+  // because it would refuse the header read itself, without the image's size in the message.
+  const image = sharp(input, {
+    // 'error' also fails truncated files (tested); 'warning' would refuse JPEGs libjpeg merely warns about.
+    failOn: 'error',
+    limitInputPixels: false,
+    ignoreIcc: true,
+    autoOrient: false,
+  });
+  const metadata = await withDecodeErrors(format, () => image.metadata());
   if (metadata.format !== format) {
     throw invalidArgument(`could not decode ${label(format)} image: the decoder read it as ${metadata.format}`);
   }
   const dims = { width: metadata.width, height: metadata.height, channels: metadata.channels };
   checkDims(dims, limits);
-
-  const image = sharp(input, {
-    // 'error' also fails truncated files (tested); 'warning' would refuse JPEGs libjpeg merely warns about.
-    failOn: 'error',
-    limitInputPixels: limits.maxInputPixels,
-    ignoreIcc: true,
-    autoOrient: false,
-  });
   if (metadata.depth === 'ushort') {
     // PIL reads a 16-bit PNG as 8-bit (the high byte) before resizing; going to 8-bit first gives the same pixels.
     // Grey goes to sRGB too: sharp's 16-bit grey → 'b-w' mishandles the alpha band (tested).
     image.pipelineColourspace('srgb');
   }
-  const rgb = await withDecodeErrors(format, () => resizeToRgb8(image, dims, limits.targetSize));
-  return { tensor: toModelTensor(rgb), ...dims, format };
+  await withDecodeErrors(format, () => resizeInto(image, dims, limits.targetSize, tensor));
+  return { tensor, ...dims, format };
 }
 
 /** The format the bytes really are, if the limits allow it; refuses anything else before a decoder sees it. */

@@ -17,18 +17,21 @@ import {
 
 /**
  * Resizes to [height, width] with lanczos (fit 'fill': aspect ratio not kept), drops alpha after the resize
- * (resampling RGBA premultiplied, as PIL does), turns grey into three equal channels. Resolves to height × width × 3
- * bytes, RGB order for RGB input. `source` is the size sharp will read (the header's, no EXIF rotation).
+ * (resampling RGBA premultiplied, as PIL does), turns grey into three equal channels, and writes the scaled floats
+ * into `tensor` (height × width × 3, RGB; swapped from BGR when `order` says so). `source` is the size sharp will
+ * read (the header's, no EXIF rotation).
  *
  * Axes that shrink are resized by libvips (lanczos3, within a few levels of PIL); axes that grow are resized by
  * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. The JS work is bounded:
  * a growing axis is under targetSize long and the other one is already at most targetSize.
  */
-export async function resizeToRgb8(
+export async function resizeInto(
   image: Sharp,
   source: { readonly width: number; readonly height: number },
   targetSize: readonly [number, number],
-): Promise<Uint8Array> {
+  tensor: Float32Array,
+  order: ChannelOrder = 'rgb',
+): Promise<void> {
   const [height, width] = targetSize;
   const shrunkWidth = Math.min(source.width, width);
   const shrunkHeight = Math.min(source.height, height);
@@ -49,19 +52,33 @@ export async function resizeToRgb8(
       `image resized to ${info.width}×${info.height}×${info.channels}, not ${shrunkWidth}×${shrunkHeight}×3 or ×4`,
     );
   }
+  // From here on the work is synchronous, so the module's scratch buffers cannot be shared by two requests.
   let pixels: Pixels = {
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     width: info.width,
     height: info.height,
     channels: info.channels,
   };
-  if (!grows) return pixels.data;
-  const hasAlpha = pixels.channels === 4;
-  if (hasAlpha) premultiplyAlpha(pixels);
-  if (pixels.width < width) pixels = resampleHorizontal(pixels, width);
-  if (pixels.height < height) pixels = resampleVertical(pixels, height);
-  if (hasAlpha) pixels = unpremultiplyAndDropAlpha(pixels);
-  return pixels.data;
+  if (grows) {
+    const hasAlpha = pixels.channels === 4;
+    if (hasAlpha) premultiplyAlpha(pixels);
+    if (pixels.width < width) pixels = resampleHorizontal(pixels, width, scratch(0, width * pixels.height * pixels.channels));
+    if (pixels.height < height) pixels = resampleVertical(pixels, height, scratch(1, width * height * pixels.channels));
+    if (hasAlpha) pixels = unpremultiplyAndDropAlpha(pixels, scratch(2, width * height * 3));
+  }
+  writeModelTensor(pixels.data, tensor, order);
+}
+
+/**
+ * Grow-only byte buffers for the resampler's intermediate images. Memory that was touched once is cheap to reuse;
+ * freshly allocated memory costs a page fault per 4 KiB on first touch, more than the resampling itself.
+ */
+const scratchBuffers: Uint8Array[] = [];
+
+function scratch(slot: number, bytes: number): Uint8Array {
+  const buffer = scratchBuffers[slot];
+  if (buffer !== undefined && buffer.length >= bytes) return buffer;
+  return (scratchBuffers[slot] = new Uint8Array(bytes));
 }
 
 /** byte → ((byte/255) − 0.5)·2, each step rounded to float32 exactly as numpy does it on a float32 array. */
@@ -73,18 +90,19 @@ const SCALED = (() => {
 
 export type ChannelOrder = 'rgb' | 'bgr';
 
-/** Interleaved 3-channel bytes → float32 model input in RGB order, swapping from BGR when asked. */
-export function toModelTensor(pixels: Uint8Array, order: ChannelOrder = 'rgb'): Float32Array {
-  const out = new Float32Array(pixels.length);
+/** Interleaved 3-channel bytes → float32 model input in `tensor`, RGB order, swapping from BGR when asked. */
+export function writeModelTensor(pixels: Uint8Array, tensor: Float32Array, order: ChannelOrder = 'rgb'): void {
+  if (tensor.length !== pixels.length) {
+    throw new Error(`tensor holds ${tensor.length} values, the image has ${pixels.length}`);
+  }
   const table = SCALED;
   if (order === 'rgb') {
-    for (let i = 0; i < pixels.length; i++) out[i] = table[pixels[i]!]!;
+    for (let i = 0; i < pixels.length; i++) tensor[i] = table[pixels[i]!]!;
   } else {
     for (let i = 0; i + 2 < pixels.length; i += 3) {
-      out[i] = table[pixels[i + 2]!]!;
-      out[i + 1] = table[pixels[i + 1]!]!;
-      out[i + 2] = table[pixels[i]!]!;
+      tensor[i] = table[pixels[i + 2]!]!;
+      tensor[i + 1] = table[pixels[i + 1]!]!;
+      tensor[i + 2] = table[pixels[i]!]!;
     }
   }
-  return out;
 }

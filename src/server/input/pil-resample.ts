@@ -29,7 +29,25 @@ export interface ResampleCoefficients {
   readonly weights: Int32Array;
 }
 
+/**
+ * The coefficients for one (inSize, outSize) pair, computed once: a server sees the same few sizes (camera frames,
+ * the usual photo sizes) over and over. The cache is small and simply starts over when full.
+ */
 export function lanczosCoefficients(inSize: number, outSize: number): ResampleCoefficients {
+  const key = inSize * 65_536 + outSize;
+  let coefficients = coefficientCache.get(key);
+  if (coefficients === undefined) {
+    if (coefficientCache.size >= COEFFICIENT_CACHE_SIZE) coefficientCache.clear();
+    coefficients = computeLanczosCoefficients(inSize, outSize);
+    coefficientCache.set(key, coefficients);
+  }
+  return coefficients;
+}
+
+const COEFFICIENT_CACHE_SIZE = 64;
+const coefficientCache = new Map<number, ResampleCoefficients>();
+
+function computeLanczosCoefficients(inSize: number, outSize: number): ResampleCoefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = LANCZOS_SUPPORT * filterScale;
@@ -71,50 +89,50 @@ export interface Pixels {
   readonly channels: number;
 }
 
-/** Resamples each row to `outWidth` columns. */
-export function resampleHorizontal(image: Pixels, outWidth: number): Pixels {
+/** Resamples each row to `outWidth` columns, into `into` when given (at least outWidth × height × channels bytes). */
+export function resampleHorizontal(image: Pixels, outWidth: number, into?: Uint8Array): Pixels {
   const { data, width, height, channels } = image;
   const { kernelSize, bounds, weights } = lanczosCoefficients(width, outWidth);
-  const out = new Uint8Array(outWidth * height * channels);
+  const out = into?.subarray(0, outWidth * height * channels) ?? new Uint8Array(outWidth * height * channels);
   // Int32 arithmetic, as Pillow's: |sum| < 2^31 for lanczos weights on 8-bit samples.
-  const sums = new Int32Array(channels);
   for (let y = 0; y < height; y++) {
     const row = y * width * channels;
     let o = y * outWidth * channels;
     for (let xx = 0; xx < outWidth; xx++) {
       const count = bounds[xx * 2 + 1]!;
       const kOffset = xx * kernelSize;
-      sums.fill(ROUNDING);
-      let at = row + bounds[xx * 2]! * channels;
-      for (let x = 0; x < count; x++) {
-        const w = weights[kOffset + x]!;
-        for (let c = 0; c < channels; c++) sums[c] = (sums[c]! + Math.imul(data[at + c]!, w)) | 0;
-        at += channels;
+      const first = row + bounds[xx * 2]! * channels;
+      for (let c = 0; c < channels; c++) {
+        let sum = ROUNDING;
+        for (let x = 0, at = first + c; x < count; x++, at += channels) {
+          sum = (sum + Math.imul(data[at]!, weights[kOffset + x]!)) | 0;
+        }
+        out[o++] = clip8(sum);
       }
-      for (let c = 0; c < channels; c++) out[o++] = clip8(sums[c]!);
     }
   }
   return { data: out, width: outWidth, height, channels };
 }
 
-/** Resamples each column to `outHeight` rows. */
-export function resampleVertical(image: Pixels, outHeight: number): Pixels {
+/** Resamples each column to `outHeight` rows, into `into` when given (at least width × outHeight × channels bytes). */
+export function resampleVertical(image: Pixels, outHeight: number, into?: Uint8Array): Pixels {
   const { data, width, height, channels } = image;
   const { kernelSize, bounds, weights } = lanczosCoefficients(height, outHeight);
   const stride = width * channels;
-  const out = new Uint8Array(outHeight * stride);
-  const sums = new Int32Array(stride);
+  const out = into?.subarray(0, outHeight * stride) ?? new Uint8Array(outHeight * stride);
   for (let yy = 0; yy < outHeight; yy++) {
     const count = bounds[yy * 2 + 1]!;
     const kOffset = yy * kernelSize;
-    sums.fill(ROUNDING);
-    // Whole rows at a time: sequential memory, a loop the JIT keeps tight.
-    for (let y = 0, at = bounds[yy * 2]! * stride; y < count; y++, at += stride) {
-      const w = weights[kOffset + y]!;
-      for (let i = 0; i < stride; i++) sums[i] = (sums[i]! + Math.imul(data[at + i]!, w)) | 0;
-    }
+    const first = bounds[yy * 2]! * stride;
     const outRow = yy * stride;
-    for (let i = 0; i < stride; i++) out[outRow + i] = clip8(sums[i]!);
+    // Sample by sample, taps innermost: the sum stays in a register and the few rows it reads stay in cache.
+    for (let i = 0; i < stride; i++) {
+      let sum = ROUNDING;
+      for (let y = 0, at = first + i; y < count; y++, at += stride) {
+        sum = (sum + Math.imul(data[at]!, weights[kOffset + y]!)) | 0;
+      }
+      out[outRow + i] = clip8(sum);
+    }
   }
   return { data: out, width, height: outHeight, channels };
 }
@@ -131,11 +149,11 @@ export function premultiplyAlpha(image: Pixels): void {
   }
 }
 
-/** Pillow's RGBa → RGBA, dropping the alpha channel on the way. */
-export function unpremultiplyAndDropAlpha(image: Pixels): Pixels {
+/** Pillow's RGBa → RGBA, dropping the alpha channel on the way; into `into` when given. */
+export function unpremultiplyAndDropAlpha(image: Pixels, into?: Uint8Array): Pixels {
   const { data, width, height, channels } = image;
   const colours = channels - 1;
-  const out = new Uint8Array(width * height * colours);
+  const out = into?.subarray(0, width * height * colours) ?? new Uint8Array(width * height * colours);
   for (let i = 0, o = 0; i < data.length; i += channels, o += colours) {
     const alpha = data[i + colours]!;
     for (let c = 0; c < colours; c++) {

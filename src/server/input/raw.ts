@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 import { Code, invalidArgument, ServiceError } from '../errors.js';
 import type { InputLimits } from './limits.js';
-import { resizeToRgb8, toModelTensor } from './model-input.js';
+import { resizeInto, writeModelTensor } from './model-input.js';
 import type { PreparedImage } from './prepared-image.js';
 import { checkDims } from './validate.js';
 
@@ -23,8 +23,13 @@ const CHANNELS: Readonly<Record<RawPixelFormat, 1 | 3 | 4>> = { RGB8: 3, RGBA8: 
 /**
  * Validates and preprocesses raw pixels. RGBA is resized premultiplied and its alpha dropped afterwards, exactly
  * like an RGBA PNG; BGR is swapped to RGB after the resize (resizing acts on each channel alone, so it commutes).
+ * The floats are written into `tensor`, as decodeImage does.
  */
-export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promise<PreparedImage> {
+export async function prepareRawImage(
+  raw: RawImage,
+  limits: InputLimits,
+  tensor = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
+): Promise<PreparedImage> {
   const channels = Object.hasOwn(CHANNELS, raw.format) ? CHANNELS[raw.format] : undefined;
   if (channels === undefined) {
     const allowed = Object.keys(CHANNELS).join(', ');
@@ -41,12 +46,21 @@ export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promi
     throw invalidArgument(`raw ${raw.format} image data is ${raw.data.length} bytes; expected ${shape} = ${expected}`);
   }
 
-  let rgb: Uint8Array;
+  const order = raw.format === 'BGR8' ? 'bgr' : 'rgb';
+  const prepared: PreparedImage = { tensor, width, height, channels, format: 'raw' };
+  const [targetHeight, targetWidth] = limits.targetSize;
+  if (channels === 3 && width === targetWidth && height === targetHeight) {
+    // A frame already at the model's size: nothing to resize, so no sharp pipeline, no copy.
+    writeModelTensor(raw.data, tensor, order);
+    return prepared;
+  }
   try {
-    rgb = await resizeToRgb8(
+    await resizeInto(
       sharp(raw.data, { raw: { width, height, channels }, limitInputPixels: limits.maxInputPixels }),
       { width, height },
       limits.targetSize,
+      tensor,
+      order,
     );
   } catch (err) {
     if (err instanceof ServiceError) throw err;
@@ -55,13 +69,7 @@ export async function prepareRawImage(raw: RawImage, limits: InputLimits): Promi
       cause: err,
     });
   }
-  return {
-    tensor: toModelTensor(rgb, raw.format === 'BGR8' ? 'bgr' : 'rgb'),
-    width,
-    height,
-    channels,
-    format: 'raw',
-  };
+  return prepared;
 }
 
 function isPositiveInteger(n: number): boolean {
