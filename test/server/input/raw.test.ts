@@ -75,6 +75,28 @@ describe('prepareRawImage', () => {
     expect(differences(fromRaw.tensor, fromPng.tensor)).toBe(0);
   });
 
+  it('gives the same tensor for a model-size frame (no resize) as for the same pixels as PNG, RGB and BGR', async () => {
+    const rgb = raster(299, 299, 3, picture);
+    const bgr = raster(299, 299, 3, (x, y) => picture(x, y).reverse());
+    const png = await sharp(rgb, { raw: { width: 299, height: 299, channels: 3 } }).png().toBuffer();
+    const [fromRgb, fromBgr, fromPng] = await Promise.all([
+      prepareRawImage({ width: 299, height: 299, format: 'RGB8', data: rgb }, limits),
+      prepareRawImage({ width: 299, height: 299, format: 'BGR8', data: bgr }, limits),
+      decodeImage(png, limits),
+    ]);
+    expect(differences(fromRgb.tensor, fromPng.tensor)).toBe(0);
+    expect(differences(fromBgr.tensor, fromPng.tensor)).toBe(0);
+    expect(Array.from(fromRgb.tensor.subarray(0, 3))).toEqual(picture(0, 0).map(scaled));
+  });
+
+  it('writes into the tensor it is given', async () => {
+    const tensor = new Float32Array(299 * 299 * 3);
+    const data = raster(64, 48, 3, picture);
+    const image = await prepareRawImage({ width: 64, height: 48, format: 'RGB8', data }, limits, tensor);
+    expect(image.tensor).toBe(tensor);
+    expect(tensor.some((v) => v !== 0)).toBe(true);
+  });
+
   it('equals RGB8 for BGR8 after the channel swap', async () => {
     const rgb = raster(64, 48, 3, picture);
     const bgr = raster(64, 48, 3, (x, y) => picture(x, y).reverse());
