@@ -22,13 +22,5 @@ export function modelClient(address: string): ModelServiceClient {
   return new ModelServiceClient(address, credentials.createInsecure());
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+/** Kept here for the tests that import it with the server helpers; poll.ts has the one implementation. */
+export { waitFor } from './poll.js';

@@ -42,11 +42,10 @@ describe('seededWeights', () => {
     expect(() => seededWeights(arch, 2 ** 32)).toThrow(RangeError);
   });
 
-  it('builds every tensor of the full Xception with the specified shape, quickly, hashing them in spec order', () => {
+  it('builds every tensor of the full Xception with the specified shape, hashing them in spec order', () => {
     const full = xception();
-    const started = performance.now();
+    // How fast (the 1.5 s budget) is measured by `npm run bench:engine`, not here.
     const loaded = seededWeights(full, 5);
-    const elapsed = performance.now() - started;
     const specs = weightSpecs(full);
     let floats = 0;
     for (const spec of specs) {
@@ -57,8 +56,6 @@ describe('seededWeights', () => {
     }
     expect(floats).toBe(22_910_480);
     expect(sha256Tensors(specs.map((s) => loaded.weights.get(s.layer)!.get(s.role)!))).toBe(loaded.sha256);
-    // The brief's budget is 1.5 s on a quiet machine (≈0.4 s measured); leave headroom for a loaded CI runner.
-    expect(elapsed).toBeLessThan(3000);
 
     // He-normal convolutions, BatchNorm close to the identity, a small classifier.
     const conv = moments(loaded.weights.get('block1_conv2')!.get('kernel')!.data);
