@@ -5,7 +5,7 @@
  */
 
 import { ArchitectureBuilder, weightSpecs, type Architecture } from '../../src/server/model/architecture.js';
-import type { WeightMap } from '../../src/server/model/weights.js';
+import type { WeightMap } from '../../src/server/model/weights/weight-map.js';
 
 /** How a Keras version names the unnamed residual layers. */
 export type ResidualNaming = 'official' | 'keras-2.2' | 'tf.keras';

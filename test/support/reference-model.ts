@@ -4,7 +4,7 @@
  * checked against it on tiny networks. It shares no code with the engines on purpose; slow is fine.
  */
 import { weightSpecs, type Architecture, type Layer, type Padding } from '../../src/server/model/architecture.js';
-import type { Tensor, WeightMap } from '../../src/server/model/weights.js';
+import type { Tensor, WeightMap } from '../../src/server/model/weights/weight-map.js';
 
 /** An NHWC feature map of one image, or a flat vector (height = width = 1 and flat = true). */
 interface Activation {

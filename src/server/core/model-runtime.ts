@@ -8,7 +8,7 @@ import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
 import { xception, type Architecture } from '../model/architecture.js';
 import { resolveWeights } from '../model/weights/resolve.js';
-import type { LoadedWeights } from '../model/weights.js';
+import type { LoadedWeights } from '../model/weights/weight-map.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface ModelRuntime {

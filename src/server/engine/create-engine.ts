@@ -1,6 +1,6 @@
 /** Picks and builds the configured engine. Engines are imported lazily so one never loads the other's runtime. */
 import type { Architecture } from '../model/architecture.js';
-import type { WeightMap } from '../model/weights.js';
+import type { WeightMap } from '../model/weights/weight-map.js';
 import type { Engine, EngineName, EngineOptions } from './engine.js';
 
 export async function createEngine(

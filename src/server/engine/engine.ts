@@ -1,4 +1,5 @@
 /** What the scheduler needs from an inference engine; engines know nothing of transports or image formats. */
+import os from 'node:os';
 
 export type EngineName = 'onnx' | 'tfjs';
 
@@ -24,4 +25,11 @@ export interface Engine {
 export interface EngineOptions {
   /** Intra-op threads; defaults to the machine's cores. */
   readonly threads?: number;
+}
+
+/** The intra-op threads an engine is asked for. */
+export function requestedThreads(options: EngineOptions): number {
+  const threads = options.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+  return threads;
 }

@@ -167,10 +167,13 @@ export class ArchitectureBuilder {
   }
 }
 
+/** Xception's input image, [height, width, channels]. */
+export const XCEPTION_INPUT_SHAPE = [299, 299, 3] as const;
+
 /** Xception V1 for 299×299×3 images and 1000 ImageNet classes, exactly as Keras builds it. */
 export function xception(classes = 1000): Architecture {
   const b = new ArchitectureBuilder();
-  const inputShape = [299, 299, 3] as const;
+  const inputShape = XCEPTION_INPUT_SHAPE;
   let x = b.input('input_1', inputShape);
 
   // Entry flow, block 1: two plain convolutions, no padding.

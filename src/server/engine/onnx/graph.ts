@@ -2,10 +2,10 @@
  * Compiles the declarative architecture plus Keras weights into an ONNX model, in memory.
  *
  * The graph takes NHWC images (what the service decodes) and transposes them to NCHW once, because ONNX
- * convolutions are NCHW; ORT's layout optimizer then reorders to its blocked NCHWc format anyway. Every BatchNorm
- * that directly follows a convolution is folded into that convolution's weights and bias, so inference runs only
- * Conv, Relu, Add, MaxPool and the classifier. TensorFlow's 'same' padding is written as explicit (possibly
- * asymmetric) pads computed from the spatial sizes tracked through the graph.
+ * convolutions are NCHW; ORT's layout optimizer then reorders to its blocked NCHWc format anyway. BatchNorms fold
+ * into convolutions as model/inference-graph.ts decides, so inference runs mostly Conv, Relu, Add, MaxPool and the
+ * classifier. TensorFlow's 'same' padding is written as explicit (possibly asymmetric) pads computed from the
+ * spatial sizes tracked through the graph.
  */
 import {
   AttributeProto,
@@ -26,7 +26,9 @@ import type {
   Padding,
   SeparableConv2DLayer,
 } from '../../model/architecture.js';
-import { WeightsError, type Tensor, type WeightMap } from '../../model/weights.js';
+import { batchNormAffine, foldBatchNorm, inferenceGraph, type InferenceGraph } from '../../model/inference-graph.js';
+import { weightLookup, type WeightLookup } from '../../model/weights/weight-lookup.js';
+import type { WeightMap } from '../../model/weights/weight-map.js';
 
 export const INPUT_NAME = 'input';
 export const OUTPUT_NAME = 'probabilities';
@@ -101,25 +103,19 @@ class GraphCompiler {
   readonly outputs: ValueInfoProto[] = [];
 
   private readonly values = new Map<string, Value>();
-  /** BatchNorms already folded into the convolution before them. */
-  private readonly folded = new Set<string>();
-  private readonly consumers = new Map<string, Layer[]>();
+  private readonly graph: InferenceGraph;
+  private readonly weight: WeightLookup;
   private readonly lastLayer: Layer;
 
   constructor(
     private readonly arch: Architecture,
-    private readonly weights: WeightMap,
+    weights: WeightMap,
   ) {
     const last = arch.layers.at(-1);
     if (last === undefined) throw new Error(`architecture ${arch.name} has no layers`);
     this.lastLayer = last;
-    for (const layer of arch.layers) {
-      for (const input of layer.inputs) {
-        const list = this.consumers.get(input) ?? [];
-        list.push(layer);
-        this.consumers.set(input, list);
-      }
-    }
+    this.graph = inferenceGraph(arch);
+    this.weight = weightLookup(arch, weights);
   }
 
   compile(): this {
@@ -155,7 +151,7 @@ class GraphCompiler {
       case 'separableConv2d':
         return this.separableConv2d(layer);
       case 'batchNorm':
-        if (!this.folded.has(layer.name)) this.standaloneBatchNorm(layer);
+        if (!this.graph.isFolded(layer.name)) this.standaloneBatchNorm(layer);
         return;
       case 'relu':
         return this.elementwise(layer, 'Relu');
@@ -182,20 +178,16 @@ class GraphCompiler {
   }
 
   private conv2d(layer: Conv2DLayer): void {
-    const x = this.spatialInput(layer);
-    const k = layer.kernelSize;
-    const kernel = this.weight(layer.name, 'kernel', [k, k, x.channels, layer.filters]);
-    const bias = layer.useBias ? this.weight(layer.name, 'bias', [layer.filters]).data : undefined;
-    this.convWithFoldedNorm(layer, x, kernel.data, bias, k, layer.strides, layer.padding);
+    const kernel = this.weight(layer.name, 'kernel').data;
+    this.convWithFoldedNorm(layer, this.spatialInput(layer), kernel, layer.kernelSize, layer.strides, layer.padding);
   }
 
   /** Depthwise k×k convolution (group = channels), then a pointwise 1×1 convolution that takes the bias and BN. */
   private separableConv2d(layer: SeparableConv2DLayer): void {
     const x = this.spatialInput(layer);
     const k = layer.kernelSize;
-    const depthwise = this.weight(layer.name, 'depthwise_kernel', [k, k, x.channels, 1]);
-    const pointwise = this.weight(layer.name, 'pointwise_kernel', [1, 1, x.channels, layer.filters]);
-    const bias = layer.useBias ? this.weight(layer.name, 'bias', [layer.filters]).data : undefined;
+    const depthwise = this.weight(layer.name, 'depthwise_kernel');
+    const pointwise = this.weight(layer.name, 'pointwise_kernel');
 
     const rows = tfPadding(x.spatial.height, k, 1, layer.padding);
     const cols = tfPadding(x.spatial.width, k, 1, layer.padding);
@@ -216,43 +208,30 @@ class GraphCompiler {
       channels: x.channels,
       spatial: { height: rows.out, width: cols.out },
     };
-    this.convWithFoldedNorm(layer, mid, pointwise.data, bias, 1, 1, 'valid', `${layer.name}/pointwise`);
+    this.convWithFoldedNorm(layer, mid, pointwise.data, 1, 1, 'valid', `${layer.name}/pointwise`);
   }
 
-  /**
-   * Emits a Conv (from a Keras [k, k, in, out] kernel) whose weights absorb the BatchNorm that follows, when the
-   * convolution feeds only that BatchNorm: scale = γ/√(σ²+ε), W' = W·scale, b' = (b − μ)·scale + β, in float64.
-   */
+  /** Emits a Conv (from a Keras [k, k, in, out] kernel) with the layer's bias and its folded BatchNorm, if any. */
   private convWithFoldedNorm(
     layer: Conv2DLayer | SeparableConv2DLayer,
     x: FeatureMap,
     kerasKernel: Float32Array,
-    bias: Float32Array | undefined,
     k: number,
     stride: number,
     padding: Padding,
     nodeName = layer.name,
   ): void {
     const filters = layer.filters;
-    const norm = this.foldableNorm(layer);
-    let outputLayer: Layer = layer;
-    let foldedBias = bias;
-    let scale: Float64Array | undefined;
-    if (norm !== undefined) {
-      const affine = this.normAffine(norm, filters);
-      scale = affine.scale;
-      const shift = affine.shift;
-      foldedBias = new Float32Array(filters);
-      for (let o = 0; o < filters; o++) foldedBias[o] = (bias?.[o] ?? 0) * scale[o]! + shift[o]!;
-      this.folded.add(norm.name);
-      outputLayer = norm;
-    }
+    const bias = layer.useBias ? this.weight(layer.name, 'bias').data : undefined;
+    const norm = this.graph.foldedNorm(layer.name);
+    const folded = norm === undefined ? { kernel: kerasKernel, bias } : foldBatchNorm(kerasKernel, bias, norm, this.weight);
+    const outputLayer: Layer = norm ?? layer;
 
     const rows = tfPadding(x.spatial.height, k, stride, padding);
     const cols = tfPadding(x.spatial.width, k, stride, padding);
-    const kernel = convKernelToOnnx(kerasKernel, k, x.channels, filters, scale);
+    const kernel = convKernelToOnnx(folded.kernel, k, x.channels, filters);
     const inputs = [x.tensor, this.initializer(`${nodeName}/kernel`, [filters, x.channels, k, k], kernel)];
-    if (foldedBias !== undefined) inputs.push(this.initializer(`${nodeName}/bias`, [filters], foldedBias));
+    if (folded.bias !== undefined) inputs.push(this.initializer(`${nodeName}/bias`, [filters], folded.bias));
     const tensor = this.tensorName(outputLayer);
     this.node('Conv', nodeName, inputs, [tensor], [
       ints('kernel_shape', [k, k]),
@@ -267,33 +246,11 @@ class GraphCompiler {
     });
   }
 
-  /** The BatchNorm right after `layer`, if the layer's output goes nowhere else (so folding loses nothing). */
-  private foldableNorm(layer: Layer): BatchNormLayer | undefined {
-    const consumers = this.consumers.get(layer.name) ?? [];
-    const only = consumers.length === 1 ? consumers[0] : undefined;
-    return only?.kind === 'batchNorm' ? only : undefined;
-  }
-
-  /** BatchNorm as y = x·scale + shift per channel, in float64. */
-  private normAffine(norm: BatchNormLayer, channels: number): { scale: Float64Array; shift: Float64Array } {
-    const gamma = this.weight(norm.name, 'gamma', [channels]).data;
-    const beta = this.weight(norm.name, 'beta', [channels]).data;
-    const mean = this.weight(norm.name, 'moving_mean', [channels]).data;
-    const variance = this.weight(norm.name, 'moving_variance', [channels]).data;
-    const scale = new Float64Array(channels);
-    const shift = new Float64Array(channels);
-    for (let c = 0; c < channels; c++) {
-      scale[c] = gamma[c]! / Math.sqrt(variance[c]! + norm.epsilon);
-      shift[c] = beta[c]! - mean[c]! * scale[c]!;
-    }
-    return { scale, shift };
-  }
-
   /** A BatchNorm with no convolution to fold into becomes a per-channel Mul and Add. */
   private standaloneBatchNorm(layer: BatchNormLayer): void {
     const x = this.input(layer, 0);
     if (x.spatial === undefined) throw new Error(`layer ${layer.name}: BatchNorm after flattening is not supported`);
-    const { scale, shift } = this.normAffine(layer, x.channels);
+    const { scale, shift } = batchNormAffine(layer, this.weight);
     const shape = [x.channels, 1, 1];
     const scaleName = this.initializer(`${layer.name}/scale`, shape, Float32Array.from(scale));
     const shiftName = this.initializer(`${layer.name}/shift`, shape, Float32Array.from(shift));
@@ -339,8 +296,8 @@ class GraphCompiler {
   private dense(layer: DenseLayer): void {
     const x = this.input(layer, 0);
     if (x.spatial !== undefined) throw new Error(`layer ${layer.name}: dense needs a pooled (flat) input`);
-    const kernel = this.weight(layer.name, 'kernel', [x.channels, layer.units]);
-    const bias = this.weight(layer.name, 'bias', [layer.units]);
+    const kernel = this.weight(layer.name, 'kernel');
+    const bias = this.weight(layer.name, 'bias');
     const logits = `${layer.name}/logits`;
     this.node('Gemm', layer.name, [
       x.tensor,
@@ -374,16 +331,6 @@ class GraphCompiler {
     return x as FeatureMap;
   }
 
-  private weight(layer: string, role: string, shape: readonly number[]): Tensor {
-    const tensor = this.weights.get(layer)?.get(role);
-    if (tensor === undefined) throw new WeightsError(`layer ${layer}: missing weight '${role}'`);
-    const expected = shape.reduce((a, b) => a * b, 1);
-    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i]) || tensor.data.length !== expected) {
-      throw new WeightsError(`layer ${layer}: weight '${role}' has shape [${tensor.shape}], expected [${shape}]`);
-    }
-    return tensor;
-  }
-
   private initializer(name: string, dims: readonly number[], data: Float32Array): string {
     this.initializers.push({
       name,
@@ -402,17 +349,8 @@ class GraphCompiler {
   }
 }
 
-/**
- * Keras conv kernel [kh, kw, in, out] → ONNX [out, in, kh, kw], each output filter multiplied by `scale[out]` when
- * given (the folded BatchNorm).
- */
-function convKernelToOnnx(
-  keras: Float32Array,
-  k: number,
-  inChannels: number,
-  outChannels: number,
-  scale?: Float64Array,
-): Float32Array {
+/** Keras conv kernel [kh, kw, in, out] → ONNX [out, in, kh, kw]. */
+function convKernelToOnnx(keras: Float32Array, k: number, inChannels: number, outChannels: number): Float32Array {
   const taps = k * k;
   const onnx = new Float32Array(keras.length);
   for (let tap = 0; tap < taps; tap++) {
@@ -420,7 +358,7 @@ function convKernelToOnnx(
       const from = (tap * inChannels + i) * outChannels;
       const to = i * taps + tap;
       for (let o = 0; o < outChannels; o++) {
-        onnx[o * inChannels * taps + to] = keras[from + o]! * (scale === undefined ? 1 : scale[o]!);
+        onnx[o * inChannels * taps + to] = keras[from + o]!;
       }
     }
   }

@@ -3,36 +3,33 @@
  * the main thread every inference would freeze gRPC intake, decoding, health checks and cancellations for its whole
  * duration. Here it blocks only this worker.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { serveWorker } from '../serve-worker.js';
 import { INPUT_NAME, OUTPUT_NAME } from './graph.js';
 import { onnxSessionOptions } from './session-options.js';
-import type { OnnxWorkerData, OnnxWorkerReply, OnnxWorkerRequest } from './protocol.js';
 
-const port = parentPort!;
+export interface OnnxWorkerData {
+  /** The serialized ONNX model, transferred. */
+  readonly model: Uint8Array;
+  readonly threads: number;
+  /** [height, width, channels]. */
+  readonly inputShape: readonly number[];
+}
+
 const { model, threads, inputShape } = workerData as OnnxWorkerData;
 
-const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads)).catch((error: Error) => {
-  port.postMessage({ type: 'failed', message: error.message } satisfies OnnxWorkerReply);
-  return undefined;
-});
-
-if (session) {
-  port.postMessage({ type: 'ready' } satisfies OnnxWorkerReply);
-  port.on('message', async (request: OnnxWorkerRequest) => {
-    if (request.type === 'close') {
-      await session.release();
-      port.close();
-      return;
-    }
-    try {
-      const tensor = new ort.Tensor('float32', request.input, [request.batch, ...inputShape]);
-      const results = await session.run({ [INPUT_NAME]: tensor });
+await serveWorker(async () => {
+  const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
+  return {
+    backend: 'onnxruntime-node cpu',
+    threads,
+    run: async (input, batch) => {
+      const results = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', input, [batch, ...inputShape]) });
       const output = results[OUTPUT_NAME]?.data;
       if (!(output instanceof Float32Array)) throw new Error(`onnx model produced no float32 '${OUTPUT_NAME}' output`);
-      port.postMessage({ type: 'result', id: request.id, output } satisfies OnnxWorkerReply, [output.buffer as ArrayBuffer]);
-    } catch (error) {
-      port.postMessage({ type: 'error', id: request.id, message: (error as Error).message } satisfies OnnxWorkerReply);
-    }
-  });
-}
+      return output;
+    },
+    close: () => session.release(),
+  };
+});

@@ -1,11 +1,13 @@
 /**
  * Compiles the declarative architecture into TensorFlow.js ops, layer kind by layer kind. Inference-time rewrites:
- * a BatchNorm that is the only consumer of a convolution is folded into that convolution's kernel and bias, and a
- * ReLU that is the only consumer of the result is fused into the same op. Everything else maps one layer to one op.
+ * BatchNorms fold into convolutions as model/inference-graph.ts decides, and a ReLU that is the only reader of a
+ * convolution's result is fused into the same op. Everything else maps one layer to one op.
  */
 import type * as TfModule from '@tensorflow/tfjs';
-import type { Architecture, BatchNormLayer, Layer, Padding } from '../../model/architecture.js';
-import type { Tensor, WeightMap } from '../../model/weights.js';
+import type { Architecture, Layer, Padding } from '../../model/architecture.js';
+import { batchNormAffine, foldBatchNorm, inferenceGraph } from '../../model/inference-graph.js';
+import { weightLookup } from '../../model/weights/weight-lookup.js';
+import type { Tensor, WeightMap } from '../../model/weights/weight-map.js';
 
 /** The TensorFlow.js API: @tensorflow/tfjs, or @tensorflow/tfjs-node, which re-exports it. */
 export type Tf = typeof TfModule;
@@ -31,27 +33,16 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
     owned.push(t);
     return t;
   };
-  const weight = (layer: string, role: string): Tensor => {
-    const tensor = weights.get(layer)?.get(role);
-    if (tensor === undefined) throw new Error(`layer ${layer}: missing weight '${role}'`);
-    return tensor;
-  };
+  const weight = weightLookup(arch, weights);
   const constant = (t: Tensor): TfTensor => keep(tf.tensor(t.data, [...t.shape], 'float32'));
-
-  const consumers = consumersOf(arch);
-  /** The single layer reading `name`, when exactly one does. */
-  const soleConsumer = (name: string): Layer | undefined => {
-    const readers = consumers.get(name) ?? [];
-    return readers.length === 1 ? readers[0] : undefined;
-  };
-
-  const absorbed = new Set<string>();
+  const graph = inferenceGraph(arch);
+  const fusedRelus = new Set<string>();
   const steps: Step[] = [];
   let inputName: string | undefined;
 
   try {
     for (const layer of arch.layers) {
-      if (absorbed.has(layer.name)) continue;
+      if (fusedRelus.has(layer.name)) continue;
       switch (layer.kind) {
         case 'input':
           if (inputName !== undefined) throw new Error(`architecture ${arch.name} has more than one input layer`);
@@ -60,19 +51,13 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
 
         case 'conv2d':
         case 'separableConv2d': {
-          // Fold the following BatchNorm and fuse the following ReLU where nothing else reads the intermediate values.
-          let output = layer.name;
-          let norm: BatchNormLayer | undefined;
-          const next = soleConsumer(output);
-          if (next?.kind === 'batchNorm') {
-            norm = next;
-            absorbed.add(next.name);
-            output = next.name;
-          }
-          const after = soleConsumer(output);
+          // Fuse the following ReLU where nothing else reads the (BatchNorm-folded) convolution's result.
+          const norm = graph.foldedNorm(layer.name);
+          let output = norm?.name ?? layer.name;
+          const after = graph.soleReader(output);
           const relu = after?.kind === 'relu';
           if (relu) {
-            absorbed.add(after.name);
+            fusedRelus.add(after.name);
             output = after.name;
           }
 
@@ -111,16 +96,11 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
         }
 
         case 'batchNorm': {
-          const mean = constant(weight(layer.name, 'moving_mean'));
-          const variance = constant(weight(layer.name, 'moving_variance'));
-          const beta = constant(weight(layer.name, 'beta'));
-          const gamma = constant(weight(layer.name, 'gamma'));
-          const { epsilon } = layer;
-          steps.push({
-            output: layer.name,
-            inputs: layer.inputs,
-            apply: ([x]) => tf.batchNorm(x!, mean, variance, beta, gamma, epsilon),
-          });
+          if (graph.isFolded(layer.name)) break;
+          const affine = batchNormAffine(layer, weight);
+          const scale = keep(tf.tensor1d(Float32Array.from(affine.scale)));
+          const shift = keep(tf.tensor1d(Float32Array.from(affine.shift)));
+          steps.push({ output: layer.name, inputs: layer.inputs, apply: ([x]) => tf.add(tf.mul(x!, scale), shift) });
           break;
         }
 
@@ -214,47 +194,4 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
     },
     dispose: () => tf.dispose(owned),
   };
-}
-
-/** Layer name → the layers that read it. */
-function consumersOf(arch: Architecture): Map<string, Layer[]> {
-  const consumers = new Map<string, Layer[]>();
-  for (const layer of arch.layers) {
-    for (const input of layer.inputs) {
-      let readers = consumers.get(input);
-      if (readers === undefined) consumers.set(input, (readers = []));
-      readers.push(layer);
-    }
-  }
-  return consumers;
-}
-
-/**
- * BN(conv(x) + b) = conv(x)·s + (b − mean)·s + beta with s = gamma / √(variance + ε): scale the kernel's output
- * channels (the innermost axis in Keras' [kh, kw, in, out] layout) and derive the bias.
- */
-export function foldBatchNorm(
-  kernel: Float32Array,
-  bias: Float32Array | undefined,
-  norm: BatchNormLayer,
-  weight: (layer: string, role: string) => Tensor,
-): { kernel: Float32Array; bias: Float32Array } {
-  const gamma = weight(norm.name, 'gamma').data;
-  const beta = weight(norm.name, 'beta').data;
-  const mean = weight(norm.name, 'moving_mean').data;
-  const variance = weight(norm.name, 'moving_variance').data;
-  const channels = gamma.length;
-  if (kernel.length % channels !== 0) {
-    throw new Error(`layer ${norm.name}: ${channels} channels do not divide the kernel (${kernel.length} values)`);
-  }
-  // Float64 for the per-channel factors, so folding adds no more rounding than the float32 kernel itself has.
-  const scale = new Float64Array(channels);
-  const shift = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    scale[c] = gamma[c]! / Math.sqrt(variance[c]! + norm.epsilon);
-    shift[c] = ((bias?.[c] ?? 0) - mean[c]!) * scale[c]! + beta[c]!;
-  }
-  const scaled = new Float32Array(kernel.length);
-  for (let i = 0; i < kernel.length; i++) scaled[i] = kernel[i]! * scale[i % channels]!;
-  return { kernel: scaled, bias: shift };
 }

@@ -3,7 +3,8 @@
  * tensors untouched (transferring those would detach them, and they may be views into a larger file buffer).
  */
 import { weightSpecs, type Architecture } from '../../model/architecture.js';
-import { WeightsError, type Tensor, type WeightMap } from '../../model/weights.js';
+import { weightLookup } from '../../model/weights/weight-lookup.js';
+import type { Tensor, WeightMap } from '../../model/weights/weight-map.js';
 
 export interface PackedEntry {
   readonly layer: string;
@@ -20,23 +21,15 @@ export interface PackedWeights {
 
 /** Checks every weight the architecture needs is present with Keras' shape, and copies them into one buffer. */
 export function packWeights(arch: Architecture, weights: WeightMap): PackedWeights {
-  const specs = weightSpecs(arch);
+  const weight = weightLookup(arch, weights);
   const tensors: Tensor[] = [];
   const entries: PackedEntry[] = [];
   let offset = 0;
-  for (const spec of specs) {
-    const tensor = weights.get(spec.layer)?.get(spec.role);
-    if (tensor === undefined) throw new WeightsError(`layer ${spec.layer}: missing weight '${spec.role}'`);
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    if (!sameShape(tensor.shape, spec.shape) || tensor.data.length !== size) {
-      throw new WeightsError(
-        `layer ${spec.layer}: weight '${spec.role}' has shape [${tensor.shape.join(', ')}] ` +
-          `(${tensor.data.length} values), expected [${spec.shape.join(', ')}]`,
-      );
-    }
+  for (const spec of weightSpecs(arch)) {
+    const tensor = weight(spec.layer, spec.role);
     tensors.push(tensor);
     entries.push({ layer: spec.layer, role: spec.role, shape: spec.shape, offset });
-    offset += size;
+    offset += tensor.data.length;
   }
   const data = new Float32Array(offset);
   tensors.forEach((tensor, i) => data.set(tensor.data, entries[i]!.offset));
@@ -54,8 +47,4 @@ export function unpackWeights(packed: PackedWeights): WeightMap {
     layer.set(entry.role, { shape: entry.shape, data });
   }
   return map;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

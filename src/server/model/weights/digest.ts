@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Tensor } from '../weights.js';
+import type { Tensor } from './weight-map.js';
 
 /** Hex SHA-256 of a file, read as a stream so a large weights file is never held twice in memory. */
 export async function sha256File(path: string): Promise<string> {

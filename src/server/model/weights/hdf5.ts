@@ -9,7 +9,7 @@
 import { open } from 'node:fs/promises';
 import type { Attribute, Dataset, Group } from 'h5wasm/node';
 import type { Architecture } from '../architecture.js';
-import { WeightsError, type LoadedWeights } from '../weights.js';
+import { WeightsError, type LoadedWeights } from './weight-map.js';
 import { sha256File } from './digest.js';
 import { matchLayers, roleOf, type FileLayer } from './match.js';
 

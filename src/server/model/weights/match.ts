@@ -4,7 +4,7 @@
  */
 
 import { weightSpecs, weightedLayers, type Architecture, type Layer, type WeightSpec } from '../architecture.js';
-import { WeightsError, type Tensor, type WeightMap } from '../weights.js';
+import { WeightsError, type Tensor, type WeightMap } from './weight-map.js';
 
 /** One tensor as a file describes it; `read` is called only once the file is known to fit. */
 export interface FileTensor {

@@ -3,7 +3,7 @@
 import { access } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Architecture } from '../architecture.js';
-import { WeightsError, type LoadedWeights } from '../weights.js';
+import { WeightsError, type LoadedWeights } from './weight-map.js';
 import { loadKerasHdf5 } from './hdf5.js';
 import { seededWeights } from './seeded.js';
 import { loadTfjsLayersModel } from './tfjs.js';

@@ -4,7 +4,7 @@
  */
 
 import { weightSpecs, type Architecture, type Layer, type WeightSpec } from '../architecture.js';
-import type { LoadedWeights, Tensor } from '../weights.js';
+import type { LoadedWeights, Tensor } from './weight-map.js';
 import { sha256Tensors } from './digest.js';
 import { SeededRandom } from './random.js';
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { weightedLayers, type Architecture } from '../architecture.js';
-import { WeightsError, type LoadedWeights } from '../weights.js';
+import { WeightsError, type LoadedWeights } from './weight-map.js';
 import { matchLayers, roleOf, type FileLayer, type FileTensor } from './match.js';
 
 interface ManifestEntry {

@@ -1,14 +1,15 @@
 /** The compiler on its own, in this process on tfjs' CPU backend: no worker, no wasm. */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileModel, foldBatchNorm } from '../../../../src/server/engine/tfjs/compile.js';
+import { compileModel } from '../../../../src/server/engine/tfjs/compile.js';
+import { foldBatchNorm } from '../../../../src/server/model/inference-graph.js';
 import {
   ArchitectureBuilder,
   type Architecture,
   type BatchNormLayer,
   type Conv2DLayer,
 } from '../../../../src/server/model/architecture.js';
-import type { Tensor } from '../../../../src/server/model/weights.js';
+import type { Tensor } from '../../../../src/server/model/weights/weight-map.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { packWeights, unpackWeights } from '../../../../src/server/engine/tfjs/weight-pack.js';
 import { ArchitectureBuilder, weightSpecs, type Architecture } from '../../../../src/server/model/architecture.js';
-import { WeightsError, type Tensor, type WeightMap } from '../../../../src/server/model/weights.js';
+import { WeightsError, type Tensor, type WeightMap } from '../../../../src/server/model/weights/weight-map.js';
 import { randomWeights } from '../../../support/reference-model.js';
 
 function architecture(): Architecture {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { weightSpecs, xception } from '../../../../src/server/model/architecture.js';
-import { WeightsError, type WeightMap } from '../../../../src/server/model/weights.js';
+import { WeightsError, type WeightMap } from '../../../../src/server/model/weights/weight-map.js';
 import { sha256Tensors } from '../../../../src/server/model/weights/digest.js';
 import { loadKerasHdf5 } from '../../../../src/server/model/weights/hdf5.js';
 import { seededWeights } from '../../../../src/server/model/weights/seeded.js';

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WeightsError } from '../../../../src/server/model/weights.js';
+import { WeightsError } from '../../../../src/server/model/weights/weight-map.js';
 import { contribWeightsPath, resolveWeights } from '../../../../src/server/model/weights/resolve.js';
 import { seededWeights } from '../../../../src/server/model/weights/seeded.js';
 import { kerasLayers, tinyXception, writeKerasHdf5 } from '../../../support/hdf5-writer.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { weightSpecs } from '../../../../src/server/model/architecture.js';
-import { WeightsError, type WeightMap } from '../../../../src/server/model/weights.js';
+import { WeightsError, type WeightMap } from '../../../../src/server/model/weights/weight-map.js';
 import { seededWeights } from '../../../../src/server/model/weights/seeded.js';
 import { loadTfjsLayersModel } from '../../../../src/server/model/weights/tfjs.js';
 import { kerasLayers, tinyXception, type KerasLayer } from '../../../support/hdf5-writer.js';
