@@ -13,9 +13,7 @@ import { toFrameRequest, toFrameResult } from './convert.js';
 import { cancelled, Code, invalidArgument, ModelError, toModelError } from './errors.js';
 import type { Frame, FrameResult, PredictStreamOptions } from './types.js';
 import { firstHeader } from './unary.js';
-
-export const POLICY_HEADER = 'x-stream-policy';
-export const MAX_IN_FLIGHT_HEADER = 'x-max-in-flight';
+import { MAX_IN_FLIGHT_HEADER, POLICY_HEADER } from '../shared/stream-headers.js';
 
 export type StreamOpener = (metadata: Metadata, options: { deadline?: Date }) => ClientDuplexStream<PredictRequest, PredictResponse>;
 

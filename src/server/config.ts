@@ -1,151 +1,145 @@
 /**
  * Server configuration from flags and environment (XCEPTION_*): flags win over the environment, the environment over
- * defaults. Every option is declared once here; `--help`, the README and the deployment manifests follow this table.
+ * defaults. One zod schema declares every option (type, default, flag, help); `--help`, the README flags table and
+ * the deployment manifests follow it.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-
-export type EngineChoice = 'onnx' | 'tfjs';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-export interface ServerConfig {
-  host: string;
-  port: number;
-  contribDir: string;
-  logLevel: LogLevel;
-  engine: EngineChoice;
-  threads: number;
-  weights?: string;
-  requirePretrained: boolean;
-  seed: number;
-  maxConcurrency: number;
-  maxQueue: number;
-  maxBatch: number;
-  batchWaitMs: number;
-  maxMessageBytes: number;
-  maxInputPixels: number;
-  streamMaxInFlight: number;
-  maxStreams: number;
-  gracePeriodSeconds: number;
-  /** Undefined: no metrics endpoint; 0 picks a free port. */
-  metricsPort?: number;
-  metricsHost: string;
-  instanceId: string;
-  /** 0 = connections live as long as clients keep them. */
-  maxConnectionAgeSeconds: number;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsClientCa?: string;
-  authTokenFile?: string;
-  authTokens: string[];
-  publicReflection: boolean;
-  /** Undefined: no HTTP server; 0 picks a free port. */
-  httpPort?: number;
-  fetchAllowHosts: string[];
-}
+import { z } from 'zod';
 
 /** The default contrib_src/ is the one shipped beside src/ (and dist/) in this package. */
 export const DEFAULT_CONTRIB_DIR = fileURLToPath(new URL('../../contrib_src', import.meta.url));
+/** Cap on decoded width × height, against decompression bombs; also the input stage's default. */
+export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
 
-function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}"`);
-    }
-    return n;
-  };
+interface FlagMeta {
+  /** commander's flags: `--port <port>`, or `--name` alone for a switch. */
+  readonly flags: string;
+  readonly description: string;
+  /** Shown instead of the default value, or where there is none. */
+  readonly defaultDescription?: string;
 }
 
-/** One option: its flag, environment variable, default and parser. */
-export interface OptionSpec {
-  readonly flags: string;
+const flagMeta = z.registry<FlagMeta>();
+
+function flag<T extends z.ZodType>(schema: T, flags: string, description: string, defaultDescription?: string): T {
+  flagMeta.add(schema, { flags, description, defaultDescription });
+  return schema;
+}
+
+function wholeNumber(min: number, max: number) {
+  const error = `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+function choice<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `allowed choices are ${values.join(', ')}` });
+}
+
+/** On when given as a flag; its variable reads 0/false/no/off as off. */
+const onOff = () => z.union([z.boolean(), z.string().transform((v) => !/^(0|false|no|off)$/i.test(v))]).default(false);
+/** Empty is the same as not given. */
+const optionalText = () => z.string().optional().transform((v) => v || undefined);
+const commaList = () => z.string().optional().transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+export const serverConfigSchema = z.object({
+  host: flag(z.string().default('0.0.0.0'), '--host <address>', 'address to listen on'),
+  port: flag(wholeNumber(0, 65535).default(50051), '--port <port>', 'gRPC port (0 picks a free one)'),
+  contribDir: flag(z.string().default(DEFAULT_CONTRIB_DIR), '--contrib-dir <dir>', 'ModelHub contributor folder (config.json, labels, licenses, samples)', 'the bundled contrib_src/'),
+  logLevel: flag(choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), '--log-level <level>', 'log level'),
+  engine: flag(choice(['onnx', 'tfjs']).default('onnx'), '--engine <engine>', 'inference engine'),
+  threads: flag(wholeNumber(1, 256).default(availableParallelism()), '--threads <n>', 'threads one inference uses', 'the number of cores'),
+  weights: flag(optionalText(), '--weights <path>', 'weights file: Keras HDF5 (.h5) or TensorFlow.js model.json', 'contrib_src/model/model.h5 if present, else seeded random (NOT pretrained)'),
+  requirePretrained: flag(onOff(), '--require-pretrained', 'refuse to start without real (pretrained) weights'),
+  seed: flag(wholeNumber(0, 2 ** 32 - 1).default(0), '--seed <n>', 'seed of the random default weights'),
+  maxConcurrency: flag(wholeNumber(1, 64).default(1), '--max-concurrency <n>', 'engine runs at once (on 2 cores one run with 2 threads is fastest)'),
+  maxQueue: flag(wholeNumber(0, 100_000).default(64), '--max-queue <n>', 'requests waiting for the engine before new ones are refused (RESOURCE_EXHAUSTED)'),
+  maxBatch: flag(wholeNumber(1, 64).default(1), '--max-batch <n>', 'dynamic micro-batching: requests per engine run (1 = off)'),
+  batchWaitMs: flag(wholeNumber(0, 1000).default(2), '--batch-wait-ms <ms>', 'how long a partial batch waits for more requests'),
+  maxMessageBytes: flag(wholeNumber(1024, 2 ** 31 - 1).default(16 * 1024 * 1024), '--max-message-bytes <n>', 'largest request message accepted', '16 MiB'),
+  maxInputPixels: flag(wholeNumber(1024, 2 ** 32 - 1).default(DEFAULT_MAX_INPUT_PIXELS), '--max-input-pixels <n>', 'largest decoded image (width × height), against decompression bombs'),
+  streamMaxInFlight: flag(wholeNumber(1, 256).default(4), '--stream-max-in-flight <n>', 'frames of one stream in flight before the server stops reading it (a call may ask for fewer)'),
+  maxStreams: flag(wholeNumber(1, 100_000).default(64), '--max-streams <n>', 'concurrent PredictStream calls; more are refused (RESOURCE_EXHAUSTED)'),
+  gracePeriodSeconds: flag(wholeNumber(0, 3600).default(10), '--grace-period <seconds>', 'on SIGTERM/SIGINT, how long in-flight and queued work may take to finish'),
+  /** Undefined: no metrics endpoint; 0 picks a free port. */
+  metricsPort: flag(wholeNumber(0, 65535).optional(), '--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port)', 'off'),
+  metricsHost: flag(z.string().default('0.0.0.0'), '--metrics-host <address>', 'address the metrics endpoint listens on'),
+  tlsCert: flag(optionalText(), '--tls-cert <path>', 'PEM certificate chain: serve gRPC (and HTTP) over TLS', 'plaintext'),
+  tlsKey: flag(optionalText(), '--tls-key <path>', 'PEM private key of --tls-cert'),
+  tlsClientCa: flag(optionalText(), '--tls-client-ca <path>', 'PEM CA bundle: require client certificates signed by it (mutual TLS)'),
+  authTokenFile: flag(optionalText(), '--auth-token-file <path>', 'file of bearer tokens, one per line: calls must send "authorization: Bearer <token>"'),
+  authTokens: flag(commaList(), '--auth-tokens <list>', 'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)', 'none'),
+  publicReflection: flag(onOff(), '--public-reflection', 'let reflection answer without a token when auth is on (health never needs one)'),
+  /** Undefined: no HTTP server; 0 picks a free port. */
+  httpPort: flag(wholeNumber(0, 65535).optional(), '--http-port <port>', "serve ModelHub's REST API and the web page on this port (0 picks a free one)", 'off'),
+  fetchAllowHosts: flag(commaList(), '--fetch-allow-hosts <list>', 'comma-separated hosts GET /api/predict?fileurl= may fetch from', 'none: fileurl is refused'),
+  /** 0 = connections live as long as clients keep them. */
+  maxConnectionAgeSeconds: flag(wholeNumber(0, 86_400).default(0), '--max-connection-age <seconds>', 'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)'),
+  instanceId: flag(z.string().optional().transform((id) => id || `${hostname()}:${process.pid}`), '--instance-id <id>', 'replica identity in metadata and the x-instance response header', 'host:pid'),
+});
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type EngineChoice = ServerConfig['engine'];
+export type LogLevel = ServerConfig['logLevel'];
+
+/** One option as the command line, `--help` and the README show it. */
+export interface ServerOption extends FlagMeta {
+  readonly key: string;
+  /** commander's name for the flag's value: --grace-period → gracePeriod. */
+  readonly attribute: string;
   readonly env: string;
-  readonly description: string;
   readonly defaultValue?: unknown;
-  readonly defaultDescription?: string;
-  readonly parse?: (value: string) => unknown;
   readonly choices?: readonly string[];
 }
 
-export const SERVER_OPTIONS: readonly OptionSpec[] = [
-  { flags: '--host <address>', env: 'XCEPTION_HOST', description: 'address to listen on', defaultValue: '0.0.0.0' },
-  { flags: '--port <port>', env: 'XCEPTION_PORT', description: 'gRPC port (0 picks a free one)', defaultValue: 50051, parse: integer(0, 65535) },
-  { flags: '--contrib-dir <dir>', env: 'XCEPTION_CONTRIB_DIR', description: "ModelHub contributor folder (config.json, labels, licenses, samples)", defaultValue: DEFAULT_CONTRIB_DIR, defaultDescription: 'the bundled contrib_src/' },
-  { flags: '--log-level <level>', env: 'XCEPTION_LOG_LEVEL', description: 'log level', defaultValue: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-  { flags: '--engine <engine>', env: 'XCEPTION_ENGINE', description: 'inference engine', defaultValue: 'onnx', choices: ['onnx', 'tfjs'] },
-  { flags: '--threads <n>', env: 'XCEPTION_THREADS', description: 'threads one inference uses', defaultValue: availableParallelism(), defaultDescription: 'the number of cores', parse: integer(1, 256) },
-  { flags: '--weights <path>', env: 'XCEPTION_WEIGHTS', description: 'weights file: Keras HDF5 (.h5) or TensorFlow.js model.json', defaultDescription: 'contrib_src/model/model.h5 if present, else seeded random (NOT pretrained)' },
-  { flags: '--require-pretrained', env: 'XCEPTION_REQUIRE_PRETRAINED', description: 'refuse to start without real (pretrained) weights', defaultValue: false },
-  { flags: '--seed <n>', env: 'XCEPTION_SEED', description: 'seed of the random default weights', defaultValue: 0, parse: integer(0, 2 ** 32 - 1) },
-  { flags: '--max-concurrency <n>', env: 'XCEPTION_MAX_CONCURRENCY', description: 'engine runs at once (on 2 cores one run with 2 threads is fastest)', defaultValue: 1, parse: integer(1, 64) },
-  { flags: '--max-queue <n>', env: 'XCEPTION_MAX_QUEUE', description: 'requests waiting for the engine before new ones are refused (RESOURCE_EXHAUSTED)', defaultValue: 64, parse: integer(0, 100_000) },
-  { flags: '--max-batch <n>', env: 'XCEPTION_MAX_BATCH', description: 'dynamic micro-batching: requests per engine run (1 = off)', defaultValue: 1, parse: integer(1, 64) },
-  { flags: '--batch-wait-ms <ms>', env: 'XCEPTION_BATCH_WAIT_MS', description: 'how long a partial batch waits for more requests', defaultValue: 2, parse: integer(0, 1000) },
-  { flags: '--max-message-bytes <n>', env: 'XCEPTION_MAX_MESSAGE_BYTES', description: 'largest request message accepted', defaultValue: 16 * 1024 * 1024, defaultDescription: '16 MiB', parse: integer(1024, 2 ** 31 - 1) },
-  { flags: '--max-input-pixels <n>', env: 'XCEPTION_MAX_INPUT_PIXELS', description: 'largest decoded image (width × height), against decompression bombs', defaultValue: 40_000_000, parse: integer(1024, 2 ** 32 - 1) },
-  { flags: '--stream-max-in-flight <n>', env: 'XCEPTION_STREAM_MAX_IN_FLIGHT', description: 'frames of one stream in flight before the server stops reading it (a call may ask for fewer)', defaultValue: 4, parse: integer(1, 256) },
-  { flags: '--max-streams <n>', env: 'XCEPTION_MAX_STREAMS', description: 'concurrent PredictStream calls; more are refused (RESOURCE_EXHAUSTED)', defaultValue: 64, parse: integer(1, 100_000) },
-  { flags: '--grace-period <seconds>', env: 'XCEPTION_GRACE_PERIOD', description: 'on SIGTERM/SIGINT, how long in-flight and queued work may take to finish', defaultValue: 10, parse: integer(0, 3600) },
-  { flags: '--metrics-port <port>', env: 'XCEPTION_METRICS_PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port)', defaultDescription: 'off', parse: integer(0, 65535) },
-  { flags: '--metrics-host <address>', env: 'XCEPTION_METRICS_HOST', description: 'address the metrics endpoint listens on', defaultValue: '0.0.0.0' },
-  { flags: '--tls-cert <path>', env: 'XCEPTION_TLS_CERT', description: 'PEM certificate chain: serve gRPC (and HTTP) over TLS', defaultDescription: 'plaintext' },
-  { flags: '--tls-key <path>', env: 'XCEPTION_TLS_KEY', description: 'PEM private key of --tls-cert' },
-  { flags: '--tls-client-ca <path>', env: 'XCEPTION_TLS_CLIENT_CA', description: 'PEM CA bundle: require client certificates signed by it (mutual TLS)' },
-  { flags: '--auth-token-file <path>', env: 'XCEPTION_AUTH_TOKEN_FILE', description: 'file of bearer tokens, one per line: calls must send "authorization: Bearer <token>"' },
-  { flags: '--auth-tokens <list>', env: 'XCEPTION_AUTH_TOKENS', description: 'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)', defaultDescription: 'none' },
-  { flags: '--public-reflection', env: 'XCEPTION_PUBLIC_REFLECTION', description: 'let reflection answer without a token when auth is on (health never needs one)', defaultValue: false },
-  { flags: '--http-port <port>', env: 'XCEPTION_HTTP_PORT', description: "serve ModelHub's REST API and the web page on this port (0 picks a free one)", defaultDescription: 'off', parse: integer(0, 65535) },
-  { flags: '--fetch-allow-hosts <list>', env: 'XCEPTION_FETCH_ALLOW_HOSTS', description: 'comma-separated hosts GET /api/predict?fileurl= may fetch from', defaultDescription: 'none: fileurl is refused' },
-  { flags: '--max-connection-age <seconds>', env: 'XCEPTION_MAX_CONNECTION_AGE', description: 'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)', defaultValue: 0, parse: integer(0, 86_400) },
-  { flags: '--instance-id <id>', env: 'XCEPTION_INSTANCE_ID', description: 'replica identity in metadata and the x-instance response header', defaultDescription: 'host:pid' },
-];
+export const SERVER_OPTIONS: readonly ServerOption[] = Object.entries(serverConfigSchema.shape).map(([key, schema]) => {
+  const meta = flagMeta.get(schema)!;
+  const inner = schema instanceof z.ZodDefault ? schema.unwrap() : schema;
+  return {
+    ...meta,
+    key,
+    attribute: new Option(meta.flags).attributeName(),
+    env: `XCEPTION_${meta.flags.split(' ')[0]!.slice(2).toUpperCase().replaceAll('-', '_')}`,
+    defaultValue: schema instanceof z.ZodDefault ? schema.def.defaultValue : undefined,
+    choices: inner instanceof z.ZodEnum ? inner.options : undefined,
+  };
+});
 
 /** Adds every server option to a commander command; `serve` in the CLI and the server's main share them. */
 export function addServerOptions(command: Command): Command {
   for (const spec of SERVER_OPTIONS) {
     const option = new Option(spec.flags, `${spec.description} (env ${spec.env})`);
     if (spec.defaultValue !== undefined) option.default(spec.defaultValue, spec.defaultDescription);
-    else if (spec.defaultDescription) option.defaultValueDescription = spec.defaultDescription;
-    if (spec.parse) option.argParser(spec.parse);
-    if (spec.choices) option.choices(spec.choices);
+    // Listed by --help; the schema checks the value, so that flags and variables fail alike.
+    if (spec.choices) option.argChoices = [...spec.choices];
     command.addOption(option);
   }
   return command;
 }
 
 /**
- * Reads the options of a parsed command: a flag given on the command line wins, then the XCEPTION_* variable, then
- * the default. The environment is applied here rather than by commander so that it can be passed in (tests) and so
- * that boolean variables read "false"/"0" as off.
+ * The config of a parsed command: a flag given on the command line wins, then the XCEPTION_* variable, then the
+ * default. The environment is passed in (tests) and read here rather than by commander, so that switches read
+ * "false"/"0" as off. A bad value ends the command like any usage error: a flag's in commander's words (exit 1, or
+ * the CLI's 2), a variable's with exit 2.
  */
-export function resolveServerOptions(command: Command, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const values: Record<string, unknown> = { ...command.opts() };
+export function resolveServerConfig(command: Command, env: NodeJS.ProcessEnv): ServerConfig {
+  const fromFlag = (spec: ServerOption) => command.getOptionValueSource(spec.attribute) === 'cli';
+  const given: Record<string, unknown> = {};
   for (const spec of SERVER_OPTIONS) {
-    const key = optionKey(spec);
-    const raw = env[spec.env];
-    if (raw === undefined || raw === '' || command.getOptionValueSource(key) === 'cli') continue;
-    values[key] = parseEnvValue(spec, raw);
+    if (fromFlag(spec)) given[spec.key] = command.getOptionValue(spec.attribute);
+    else if (env[spec.env]) given[spec.key] = env[spec.env];
   }
-  return values;
-}
-
-function parseEnvValue(spec: OptionSpec, raw: string): unknown {
-  try {
-    if (!spec.flags.includes('<')) return !/^(0|false|no|off)$/i.test(raw);
-    if (spec.choices && !spec.choices.includes(raw)) {
-      throw new InvalidArgumentError(`allowed choices are ${spec.choices.join(', ')}, got "${raw}"`);
-    }
-    return spec.parse ? spec.parse(raw) : raw;
-  } catch (error) {
-    throw new InvalidArgumentError(`${spec.env}: ${(error as Error).message}`);
+  const parsed = serverConfigSchema.safeParse(given);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const spec = SERVER_OPTIONS.find((s) => s.key === issue.path[0])!;
+  const value = String(given[spec.key]);
+  if (fromFlag(spec)) {
+    command.error(`error: option '${spec.flags}' argument '${value}' is invalid. ${issue.message}, got "${value}"`, { code: 'commander.invalidArgument' });
   }
-}
-
-/** commander's attribute name for a flag: --max-queue → maxQueue. */
-function optionKey(spec: OptionSpec): string {
-  return new Option(spec.flags).attributeName();
+  command.error(`error: ${spec.env}: ${issue.message}, got "${value}"`, { exitCode: 2, code: 'xception.invalidEnvironment' });
 }
 
 /** Parses argv (without node and script) and env into a ServerConfig; throws on bad input. */
@@ -153,46 +147,5 @@ export function parseServerConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const command = addServerOptions(new Command('xception-server'))
     .exitOverride()
     .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-  command.parse([...argv], { from: 'user' });
-  return toServerConfig(resolveServerOptions(command, env));
-}
-
-/** The typed config from resolved option values. */
-export function toServerConfig(opts: Record<string, unknown>): ServerConfig {
-  return {
-    host: opts.host as string,
-    port: opts.port as number,
-    contribDir: opts.contribDir as string,
-    logLevel: opts.logLevel as LogLevel,
-    engine: opts.engine as EngineChoice,
-    threads: opts.threads as number,
-    weights: (opts.weights as string | undefined) || undefined,
-    requirePretrained: opts.requirePretrained === true,
-    seed: opts.seed as number,
-    maxConcurrency: opts.maxConcurrency as number,
-    maxQueue: opts.maxQueue as number,
-    maxBatch: opts.maxBatch as number,
-    batchWaitMs: opts.batchWaitMs as number,
-    maxMessageBytes: opts.maxMessageBytes as number,
-    maxInputPixels: opts.maxInputPixels as number,
-    streamMaxInFlight: opts.streamMaxInFlight as number,
-    maxStreams: opts.maxStreams as number,
-    gracePeriodSeconds: opts.gracePeriod as number,
-    metricsPort: opts.metricsPort as number | undefined,
-    metricsHost: opts.metricsHost as string,
-    maxConnectionAgeSeconds: opts.maxConnectionAge as number,
-    instanceId: (opts.instanceId as string | undefined) || `${hostname()}:${process.pid}`,
-    tlsCert: (opts.tlsCert as string | undefined) || undefined,
-    tlsKey: (opts.tlsKey as string | undefined) || undefined,
-    tlsClientCa: (opts.tlsClientCa as string | undefined) || undefined,
-    authTokenFile: (opts.authTokenFile as string | undefined) || undefined,
-    authTokens: list(opts.authTokens),
-    publicReflection: opts.publicReflection === true,
-    httpPort: opts.httpPort as number | undefined,
-    fetchAllowHosts: list(opts.fetchAllowHosts),
-  };
-}
-
-function list(value: unknown): string[] {
-  return typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : [];
+  return resolveServerConfig(command.parse([...argv], { from: 'user' }), env);
 }

@@ -5,19 +5,38 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 
-export interface ModelHubConfig {
-  id: string;
-  meta: { name: string; task: string; task_extended?: string; [key: string]: unknown };
-  model: {
-    io: {
-      input: { format: string[]; dim_limits: { min?: number; max?: number }[] };
-      output: { name: string; type: string; description?: string }[];
-    };
-    [key: string]: unknown;
-  };
-  modelhub?: { top?: number; sort?: boolean };
-  [key: string]: unknown;
+function dimLimit(name: string) {
+  const error = `${name}: min must be a whole number ≥ 0 (default 1), max a whole number ≥ min`;
+  return z.looseObject({ min: z.int({ error }).min(0, { error }).optional(), max: z.int({ error }).optional() })
+    .refine(({ min = 1, max }) => max === undefined || max >= min, { error });
+}
+
+/** ModelHub's config.json: the fields this service reads are checked and typed, the rest passes through untouched. */
+export const modelHubConfigSchema = z.looseObject({
+  id: z.string().min(1),
+  meta: z.looseObject({ name: z.string().min(1), task: z.string(), task_extended: z.string().optional() }),
+  model: z.looseObject({
+    io: z.looseObject({
+      input: z.looseObject({
+        format: z.array(z.string()),
+        dim_limits: z.tuple([dimLimit('channels'), dimLimit('height'), dimLimit('width')], { error: 'must list [channels, height, width]' }),
+      }),
+      output: z.array(z.looseObject({ name: z.string(), type: z.string(), description: z.string().optional() })).min(1),
+    }),
+  }),
+  modelhub: z.looseObject({ top: z.number().optional(), sort: z.boolean().optional() }).optional(),
+});
+
+export type ModelHubConfig = z.output<typeof modelHubConfigSchema>;
+export type ModelHubInput = ModelHubConfig['model']['io']['input'];
+
+/** A parsed config.json, checked; every problem in one message, each named by its path. */
+export function parseModelHubConfig(json: unknown, source = 'config.json'): ModelHubConfig {
+  const parsed = modelHubConfigSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  throw new Error(`${source}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
 }
 
 export interface Contrib {
@@ -37,10 +56,7 @@ const SAMPLE_EXTENSIONS = /\.(png|jpe?g)$/i;
 
 export async function loadContrib(dir: string): Promise<Contrib> {
   const configJson = await readFile(join(dir, 'model', 'config.json'), 'utf8');
-  const config = JSON.parse(configJson) as ModelHubConfig;
-  if (!config.id || !config.meta?.name || !config.model?.io?.input || !config.model?.io?.output?.length) {
-    throw new Error(`${join(dir, 'model', 'config.json')} lacks id, meta.name or model.io`);
-  }
+  const config = parseModelHubConfig(JSON.parse(configJson), join(dir, 'model', 'config.json'));
   const labels = labelsByIndex(JSON.parse(await readFile(join(dir, 'model', 'labels.json'), 'utf8')));
   const [modelLicense, sampleDataLicense, sampleFiles] = await Promise.all([
     readOptional(join(dir, 'license', 'model')),

@@ -2,8 +2,8 @@
 export {
   addServerOptions,
   parseServerConfig,
-  resolveServerOptions,
-  toServerConfig,
+  resolveServerConfig,
+  serverConfigSchema,
   type EngineChoice,
   type LogLevel,
   type ServerConfig,

@@ -1,6 +1,6 @@
 /** Parse the server's configuration from argv and env, serve, and shut down on SIGTERM/SIGINT. */
 import { Command } from 'commander';
-import { addServerOptions, resolveServerOptions, toServerConfig } from './config.js';
+import { addServerOptions, resolveServerConfig, type ServerConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { SecurityConfigError } from './security/config-error.js';
 import { startServer, VERSION } from './server.js';
@@ -9,17 +9,10 @@ export async function serve(argv: readonly string[] = process.argv.slice(2)): Pr
   const command = addServerOptions(new Command('xception-server'))
     .description('Serve Keras Xception (ImageNet classification) over gRPC: Predict, PredictStream, GetMetadata, health, reflection')
     .version(VERSION);
-  command.parse([...argv], { from: 'user' });
-  let config;
-  try {
-    config = toServerConfig(resolveServerOptions(command, process.env));
-  } catch (error) {
-    command.error(`error: ${(error as Error).message}`, { exitCode: 2 });
-  }
-  await run(config!);
+  await run(resolveServerConfig(command.parse([...argv], { from: 'user' }), process.env));
 }
 
-export async function run(config: ReturnType<typeof toServerConfig>): Promise<void> {
+export async function run(config: ServerConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

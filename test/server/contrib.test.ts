@@ -47,6 +47,7 @@ describe('contrib_src', () => {
   it('loads with licenses and sample files', async () => {
     const contrib = await loadContrib(DEFAULT_CONTRIB_DIR);
     expect(contrib.labels).toHaveLength(1000);
+    expect(contrib.config).toEqual(read('model/config.json'));
     expect(contrib.modelLicense).toMatch(/^MIT License/);
     expect(contrib.sampleDataLicense).toMatch(/CC0/);
     expect(contrib.sampleFiles).toEqual(expect.arrayContaining(['orange.jpg', 'checkerboard.png']));

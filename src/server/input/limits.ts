@@ -1,7 +1,10 @@
 /**
- * What the input stage accepts, derived from ModelHub's config.json (`model.io.input`), plus our own safety cap on
- * decoded pixels.
+ * What the input stage accepts, derived from ModelHub's config.json (`model.io.input`, checked by contrib.ts), plus
+ * our own safety cap on decoded pixels and the model's input size.
  */
+import { DEFAULT_MAX_INPUT_PIXELS } from '../config.js';
+import type { ModelHubInput } from '../contrib.js';
+import { XCEPTION_INPUT_SHAPE } from '../model/architecture.js';
 
 /** An inclusive bound on one dimension; `max` absent means unbounded. */
 export interface DimLimit {
@@ -23,22 +26,6 @@ export interface InputLimits {
   readonly maxInputPixels: number;
   /** The model's input size, [height, width]. */
   readonly targetSize: readonly [height: number, width: number];
-}
-
-export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
-export const XCEPTION_INPUT_SIZE: readonly [number, number] = [299, 299];
-
-/** The part of ModelHub's config.json this stage reads. */
-export interface ModelHubInputConfig {
-  readonly model: {
-    readonly io: {
-      readonly input: {
-        readonly format: readonly string[];
-        /** [channels, height, width], ModelHub's order. */
-        readonly dim_limits: readonly { readonly min?: number; readonly max?: number }[];
-      };
-    };
-  };
 }
 
 /** Encoded formats the decoder can recognise by signature, keyed by the MIME types that name them. */
@@ -65,29 +52,19 @@ export function encodedFormatsOf(mimeTypes: readonly string[]): ReadonlySet<Enco
 }
 
 /**
- * Derives the limits from a parsed config.json. Throws (a configuration error, not a caller's) when the config lacks
- * the fields or names formats the decoder cannot handle.
+ * Derives the limits from a checked config.json. Throws (a configuration error, not a caller's) when it names formats
+ * the decoder cannot handle.
  */
 export function inputLimitsFromConfig(
-  config: ModelHubInputConfig,
+  config: { readonly model: { readonly io: { readonly input: ModelHubInput } } },
   overrides: Partial<InputLimits> = {},
 ): InputLimits {
-  const input = config?.model?.io?.input;
-  if (!input || !Array.isArray(input.format) || !Array.isArray(input.dim_limits)) {
-    throw new Error('config.json lacks model.io.input.format / model.io.input.dim_limits');
-  }
-  if (input.dim_limits.length !== 3) {
-    throw new Error(
-      `config.json dim_limits must list [channels, height, width]; got ${input.dim_limits.length} entries`,
-    );
-  }
-  const names = ['channels', 'height', 'width'] as const;
-  const [channels, height, width] = names.map((name, i) => toDimLimit(input.dim_limits[i], name));
+  const { format, dim_limits: [channels, height, width] } = config.model.io.input;
   const limits: InputLimits = {
-    allowedFormats: [...input.format],
-    dimLimits: { channels: channels!, height: height!, width: width! },
+    allowedFormats: [...format],
+    dimLimits: { channels: toDimLimit(channels), height: toDimLimit(height), width: toDimLimit(width) },
     maxInputPixels: DEFAULT_MAX_INPUT_PIXELS,
-    targetSize: XCEPTION_INPUT_SIZE,
+    targetSize: [XCEPTION_INPUT_SHAPE[0], XCEPTION_INPUT_SHAPE[1]],
     // An override given as undefined keeps the default.
     ...Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined)),
   };
@@ -98,11 +75,7 @@ export function inputLimitsFromConfig(
   return limits;
 }
 
-function toDimLimit(limit: { readonly min?: number; readonly max?: number } | undefined, name: string): DimLimit {
-  const min = limit?.min ?? 1;
-  const max = limit?.max;
-  if (!Number.isInteger(min) || min < 0 || (max !== undefined && (!Number.isInteger(max) || max < min))) {
-    throw new Error(`config.json dim_limits for ${name} is invalid: ${JSON.stringify(limit)}`);
-  }
+/** A missing min means 1, as in ModelHub. */
+function toDimLimit({ min = 1, max }: ModelHubInput['dim_limits'][number]): DimLimit {
   return max === undefined ? { min } : { min, max };
 }

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { parseModelHubConfig } from '../../../src/server/contrib.js';
 import { encodedFormatsOf, inputLimitsFromConfig } from '../../../src/server/input/limits.js';
 
 // The shape of ModelHub's config.json for xception.
 const config = {
+  id: 'dbf35840-9c8d-408f-8a36-b9fe2f8e5546',
+  meta: { name: 'xception', task: 'Classification' },
   model: {
     io: {
       input: {
@@ -20,7 +23,7 @@ describe('inputLimitsFromConfig', () => {
     expect(inputLimitsFromConfig(config)).toEqual({
       allowedFormats: ['image/png', 'image/jpg', 'image/jpeg'],
       dimLimits: { channels: { min: 1, max: 4 }, height: { min: 32 }, width: { min: 32 } },
-      maxInputPixels: 50_000_000,
+      maxInputPixels: 40_000_000,
       targetSize: [299, 299],
     });
   });
@@ -31,7 +34,7 @@ describe('inputLimitsFromConfig', () => {
   });
 
   it('keeps the default for an override given as undefined', () => {
-    expect(inputLimitsFromConfig(config, { maxInputPixels: undefined }).maxInputPixels).toBe(50_000_000);
+    expect(inputLimitsFromConfig(config, { maxInputPixels: undefined }).maxInputPixels).toBe(40_000_000);
   });
 
   it('defaults a missing minimum to 1', () => {
@@ -42,12 +45,13 @@ describe('inputLimitsFromConfig', () => {
   });
 
   it('rejects configs it cannot honour', () => {
-    const input = config.model.io.input;
-    const withInput = (changes: object) => ({ model: { io: { input: { ...input, ...changes } } } });
+    // config.json's shape is checked once, by contrib.ts' schema; what the decoder can read, here.
+    const { input, output } = config.model.io;
+    const withInput = (changes: object) => parseModelHubConfig({ ...config, model: { io: { input: { ...input, ...changes }, output } } });
     expect(() => inputLimitsFromConfig(withInput({ format: ['image/gif'] }))).toThrow(/image\/gif.*not supported/);
-    expect(() => inputLimitsFromConfig(withInput({ dim_limits: [{ min: 1 }] }))).toThrow(/\[channels, height, width\]/);
-    expect(() => inputLimitsFromConfig(withInput({ dim_limits: [{ min: 5, max: 4 }, {}, {}] }))).toThrow(/channels/);
-    expect(() => inputLimitsFromConfig({} as never)).toThrow(/model\.io\.input/);
+    expect(() => withInput({ dim_limits: [{ min: 1 }] })).toThrow(/\[channels, height, width\]/);
+    expect(() => withInput({ dim_limits: [{ min: 5, max: 4 }, {}, {}] })).toThrow(/dim_limits\.0: channels/);
+    expect(() => parseModelHubConfig({ ...config, model: { io: { output } } })).toThrow(/model\.io\.input/);
     expect(() => inputLimitsFromConfig(config, { maxInputPixels: 0 })).toThrow(/maxInputPixels/);
   });
 });

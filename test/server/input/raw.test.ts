@@ -2,7 +2,8 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Code, ServiceError } from '../../../src/server/errors.js';
 import { decodeImage } from '../../../src/server/input/decode.js';
-import { DEFAULT_MAX_INPUT_PIXELS, type InputLimits } from '../../../src/server/input/limits.js';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../../../src/server/config.js';
+import type { InputLimits } from '../../../src/server/input/limits.js';
 import { prepareRawImage, type RawImage, type RawPixelFormat } from '../../../src/server/input/raw.js';
 
 const limits: InputLimits = {
@@ -166,7 +167,7 @@ describe('prepareRawImage', () => {
   it('refuses sizes over the pixel cap before looking at the data', async () => {
     await expectInvalid(
       prepareRawImage({ width: 100_000, height: 100_000, format: 'RGB8', data: new Uint8Array(3) }, limits),
-      /over the limit of 50000000 pixels/,
+      /over the limit of 40000000 pixels/,
     );
   });
 
