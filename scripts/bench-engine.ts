@@ -11,6 +11,7 @@ import { xception, type Architecture } from '../src/server/model/architecture.js
 import type { WeightMap } from '../src/server/model/weights/weight-map.js';
 import { seededWeights } from '../src/server/model/weights/seeded.js';
 import type { Engine, EngineName, EngineOptions } from '../src/server/engine/engine.js';
+import { runTensors } from '../src/server/engine/tensor-slab.js';
 
 type EngineFactory = (arch: Architecture, weights: WeightMap, options?: EngineOptions) => Promise<Engine>;
 
@@ -69,11 +70,11 @@ async function benchOne(factory: EngineFactory, arch: Architecture, weights: Wei
   const engine = await factory(arch, weights, { threads });
   const buildMs = performance.now() - buildStart;
   try {
-    for (let i = 0; i < warmup; i++) await engine.run(input, 1);
+    for (let i = 0; i < warmup; i++) await runTensors(engine, input, 1);
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const start = performance.now();
-      await engine.run(input, 1);
+      await runTensors(engine, input, 1);
       times.push(performance.now() - start);
     }
     times.sort((a, b) => a - b);

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createModelClient, type Frame } from '../src/client/index.js';
 import { createOnnxEngine } from '../src/server/engine/onnx/onnx-engine.js';
+import { runTensors } from '../src/server/engine/tensor-slab.js';
 import { xception } from '../src/server/model/architecture.js';
 import { seededWeights } from '../src/server/model/weights/seeded.js';
 
@@ -40,10 +41,10 @@ async function bareEngine(): Promise<number> {
   const engine = await createOnnxEngine(arch, seededWeights(arch, 0).weights, { threads });
   const input = new Float32Array(299 * 299 * 3).map((_, i) => Math.sin(i) * 0.5);
   const times: number[] = [];
-  for (let i = 0; i < 3; i++) await engine.run(input, 1);
+  for (let i = 0; i < 3; i++) await runTensors(engine, input, 1);
   for (let i = 0; i < (quick ? 8 : 20); i++) {
     const t = performance.now();
-    await engine.run(input, 1);
+    await runTensors(engine, input, 1);
     times.push(performance.now() - t);
   }
   await engine.close();

@@ -6,6 +6,7 @@ import type { ServerConfig } from '../config.js';
 import { loadContrib, type Contrib } from '../contrib.js';
 import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
+import { runTensors } from '../engine/tensor-slab.js';
 import { xception, type Architecture } from '../model/architecture.js';
 import { resolveWeights } from '../model/weights/resolve.js';
 import type { LoadedWeights } from '../model/weights/weight-map.js';
@@ -17,8 +18,6 @@ export interface ModelRuntime {
   /** Where the weights came from; the tensors themselves now live in the engine. */
   readonly weights: Omit<LoadedWeights, 'weights'>;
   readonly engine: Engine;
-  /** Values in one input image (299 × 299 × 3). */
-  readonly inputSize: number;
   /** Build and warm-up timings, ms. */
   readonly timings: { readonly weightsMs: number; readonly engineMs: number; readonly warmupMs: number };
 }
@@ -50,12 +49,10 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
   const engineMs = performance.now() - started;
 
   // One run before serving, so the first caller does not pay for lazy initialisation.
-  const [height, width, channels] = arch.inputShape;
-  const inputSize = height * width * channels;
   started = performance.now();
-  await engine.run(new Float32Array(inputSize), 1);
+  await runTensors(engine, new Float32Array(engine.inputSize), 1);
   const warmupMs = performance.now() - started;
   logger.info({ ...engine.info, weightsMs: Math.round(weightsMs), engineMs: Math.round(engineMs), warmupMs: Math.round(warmupMs) }, 'engine ready');
 
-  return { contrib, arch, weights: provenance, engine, inputSize, timings: { weightsMs, engineMs, warmupMs } };
+  return { contrib, arch, weights: provenance, engine, timings: { weightsMs, engineMs, warmupMs } };
 }

@@ -88,16 +88,20 @@ export class ModelService {
     version: string,
     private readonly metrics?: Metrics,
   ) {
-    const { contrib, engine, weights, inputSize } = runtime;
+    const { contrib, engine, weights } = runtime;
     configureSharp();
     // Every open stream listens for the drain while it waits for a frame: as many listeners as streams, not a leak.
     setMaxListeners(0, this.drainSignal);
     this.inputLimits = inputLimitsFromConfig(contrib.config, { maxInputPixels: limits.maxInputPixels });
     this.labelCount = contrib.labels.length;
-    this.scheduler = new Scheduler((input, batch) => engine.run(input, batch), inputSize, this.labelCount, limits, {
+    this.scheduler = new Scheduler(engine, limits, {
       onQueueDepth: (depth) => metrics?.queueDepth.set(depth),
       onInFlight: (runs) => metrics?.inFlight.set(runs),
       onBatch: (size) => metrics?.batchSize.observe(size),
+      onSlabs: (allocated, inUse) => {
+        metrics?.tensorSlabs.set({ state: 'allocated' }, allocated);
+        metrics?.tensorSlabs.set({ state: 'in_use' }, inUse);
+      },
     });
     const runtimeInfo: Runtime = {
       engine: engine.info.engine,
@@ -145,16 +149,18 @@ export class ModelService {
     if (!image) throw invalidArgument('request has no input: set `image` (PNG or JPEG bytes) or `raw` (uncompressed pixels)');
     const topK = resolveTopK(input.topK, defaultTop(this.runtime.contrib), this.labelCount);
 
+    const sort = input.order ? input.order === 'probability' : this.metadataMessage.sort;
+    const labels = this.runtime.contrib.labels;
     const result = await this.scheduler.submit(
-      () => this.prepare(image).then((prepared) => prepared.tensor),
+      (tensor) => this.prepare(image, tensor),
+      (probabilities) => toLabelList(probabilities, labels, topK, sort),
       { signal: context.signal, deadline: context.deadline },
     );
     this.metrics?.stageLatency.observe({ stage: 'prepare' }, result.prepareMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'queue' }, result.queueMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'inference' }, result.inferenceMs / 1000);
 
-    const sort = input.order ? input.order === 'probability' : this.metadataMessage.sort;
-    const prediction = toLabelList(result.probabilities, this.runtime.contrib.labels, topK, sort);
+    const prediction = result.value;
     const spec = this.metadataMessage.outputs[0]!;
     return {
       id: input.id,
@@ -166,8 +172,10 @@ export class ModelService {
     };
   }
 
-  private prepare(image: ImageInput): Promise<PreparedImage> {
-    return image.kind === 'encoded' ? decodeImage(image.bytes, this.inputLimits) : prepareRawImage(image.raw, this.inputLimits);
+  private prepare(image: ImageInput, tensor: Float32Array): Promise<PreparedImage> {
+    return image.kind === 'encoded'
+      ? decodeImage(image.bytes, this.inputLimits, tensor)
+      : prepareRawImage(image.raw, this.inputLimits, tensor);
   }
 
   /**

@@ -1,5 +1,6 @@
 /** What the scheduler needs from an inference engine; engines know nothing of transports or image formats. */
 import os from 'node:os';
+import type { TensorSlab } from './tensor-slab.js';
 
 export type EngineName = 'onnx' | 'tfjs';
 
@@ -13,11 +14,12 @@ export interface EngineInfo {
 
 export interface Engine {
   readonly info: EngineInfo;
-  /**
-   * Runs the model on `batch` preprocessed images, NHWC float32 (batch × 299 × 299 × 3, values in [−1, 1]).
-   * Resolves to batch × classes softmax probabilities, row-major.
-   */
-  run(input: Float32Array, batch: number): Promise<Float32Array>;
+  /** Floats in one preprocessed image (299 × 299 × 3, NHWC, values in [−1, 1]). */
+  readonly inputSize: number;
+  /** Floats in one image's output (the classes' softmax probabilities). */
+  readonly outputSize: number;
+  /** Runs the model on the slabs' images as one batch; resolves once each slab's output is written. */
+  run(batch: readonly TensorSlab[]): Promise<void>;
   /** Releases native resources; the engine is unusable afterwards. */
   close(): Promise<void>;
 }

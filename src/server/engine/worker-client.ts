@@ -2,19 +2,27 @@
  * The main-thread side of an engine worker, the same for every engine: starts the worker and waits until it is ready,
  * matches run results to runs by id, fails every pending run with one error when the worker dies, and keeps the
  * process alive only while runs are pending. What a worker needs to set up travels as its (engine-specific) workerData.
+ * Runs name their tensor slabs; a slab's shared memory goes to the worker once, the first time a run uses it.
  */
 import type { Worker, WorkerOptions } from 'node:worker_threads';
 import type { EngineName } from './engine.js';
 import { spawnWorker } from './spawn-worker.js';
+import type { TensorSlab } from './tensor-slab.js';
+
+/** A slab as a run names it: by id, with its memory the first time the worker sees it. */
+export interface SlabRef {
+  readonly id: number;
+  readonly memory?: SharedArrayBuffer;
+}
 
 export type WorkerRequest =
-  | { readonly type: 'run'; readonly id: number; readonly input: Float32Array; readonly batch: number }
+  | { readonly type: 'run'; readonly id: number; readonly slabs: readonly SlabRef[] }
   | { readonly type: 'close' };
 
 export type WorkerReply =
   | ReadyReply
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly output: Float32Array }
+  | { readonly type: 'result'; readonly id: number }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
 
 export interface ReadyReply {
@@ -31,21 +39,21 @@ export interface WorkerClientOptions {
   readonly workerBaseName: string;
   readonly workerData: unknown;
   readonly transferList: WorkerOptions['transferList'];
-  /** [height, width, channels] of one input image. */
-  readonly inputShape: readonly number[];
 }
 
 /** How long a worker asked to close may take before it is terminated. */
 const CLOSE_GRACE_MS = 2000;
 
 interface Pending {
-  resolve(output: Float32Array): void;
+  resolve(): void;
   reject(error: Error): void;
 }
 
 export class WorkerClient {
   private readonly pending = new Map<number, Pending>();
-  private readonly imageSize: number;
+  /** The slabs the worker already maps, by their memory. */
+  private readonly slabIds = new WeakMap<SharedArrayBuffer, number>();
+  private nextSlabId = 1;
   private nextId = 1;
   private closed = false;
   /** Why the worker died; every later run fails with it. */
@@ -54,10 +62,8 @@ export class WorkerClient {
   private constructor(
     private readonly worker: Worker,
     private readonly engine: EngineName,
-    inputShape: readonly number[],
     readonly ready: ReadyReply,
   ) {
-    this.imageSize = inputShape.reduce((a, b) => a * b, 1);
     worker.on('message', (reply: WorkerReply) => this.settle(reply));
     worker.on('error', (error) => this.died(new Error(`${engine} worker failed: ${error.message}`, { cause: error })));
     worker.on('exit', (code) => this.died(new Error(`${engine} worker exited with code ${code}`)));
@@ -83,27 +89,32 @@ export class WorkerClient {
         };
         worker.on('message', onMessage).on('error', onError).on('exit', onExit);
       });
-      return new WorkerClient(worker, engine, options.inputShape, ready);
+      return new WorkerClient(worker, engine, ready);
     } catch (error) {
       await worker.terminate();
       throw new Error(`${engine} engine failed to start: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  /** Sends `input` (batch NHWC images) as given, transferring `transferList`; resolves to the probabilities. */
-  run(input: Float32Array, batch: number, transferList: readonly ArrayBuffer[]): Promise<Float32Array> {
+  /** Runs the model on the slabs' inputs as one batch; resolves once their outputs are written. */
+  run(slabs: readonly TensorSlab[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`${this.engine} engine is closed`));
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (!Number.isInteger(batch) || batch < 1) return Promise.reject(new Error(`batch must be a positive integer, got ${batch}`));
-    if (input.length !== batch * this.imageSize) {
-      return Promise.reject(new Error(`input has ${input.length} floats; batch ${batch} needs ${batch * this.imageSize}`));
-    }
+    if (slabs.length === 0) return Promise.reject(new Error('a run needs at least one image'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, input, batch } satisfies WorkerRequest, transferList);
+      this.worker.postMessage({ type: 'run', id, slabs: slabs.map((slab) => this.slabRef(slab)) } satisfies WorkerRequest);
     });
+  }
+
+  private slabRef({ memory }: TensorSlab): SlabRef {
+    const known = this.slabIds.get(memory);
+    if (known !== undefined) return { id: known };
+    const id = this.nextSlabId++;
+    this.slabIds.set(memory, id);
+    return { id, memory };
   }
 
   /** Fails pending runs, asks the worker to close, and terminates it if it has not exited after a grace period. */
@@ -125,7 +136,7 @@ export class WorkerClient {
     if (pending === undefined) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
-    if (reply.type === 'result') pending.resolve(reply.output);
+    if (reply.type === 'result') pending.resolve();
     else pending.reject(new Error(`${this.engine} run failed: ${reply.message}`));
   }
 

@@ -18,7 +18,7 @@ import { checkDims } from './validate.js';
 export async function decodeImage(
   bytes: Uint8Array,
   limits: InputLimits,
-  tensor = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
+  tensor: Float32Array = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
 ): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidArgument('image is empty');
   const format = checkFormat(bytes, limits.allowedFormats);

@@ -28,7 +28,7 @@ const CHANNELS: Readonly<Record<RawPixelFormat, 1 | 3 | 4>> = { RGB8: 3, RGBA8: 
 export async function prepareRawImage(
   raw: RawImage,
   limits: InputLimits,
-  tensor = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
+  tensor: Float32Array = new Float32Array(limits.targetSize[0] * limits.targetSize[1] * 3),
 ): Promise<PreparedImage> {
   const channels = Object.hasOwn(CHANNELS, raw.format) ? CHANNELS[raw.format] : undefined;
   if (channels === undefined) {

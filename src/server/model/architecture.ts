@@ -95,6 +95,12 @@ export interface Architecture {
   readonly classes: number;
 }
 
+/** Floats in one input image (height × width × channels). */
+export function imageSize(arch: Architecture): number {
+  const [height, width, channels] = arch.inputShape;
+  return height * width * channels;
+}
+
 /** Keras' BatchNormalization default epsilon in applications/xception.py. */
 const BN_EPSILON = 1e-3;
 

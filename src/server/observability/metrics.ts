@@ -35,9 +35,24 @@ export class Metrics {
     name: 'xception_stream_frames_total', help: 'PredictStream frames answered, by outcome (ok, error, dropped)',
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
+  readonly streamFramesInFlight = new Gauge({
+    name: 'xception_stream_frames_in_flight',
+    help: 'PredictStream frames read and not yet answered, over all open streams (a stream is not read past its limit)',
+    registers: [this.registry],
+  });
+  readonly streamFramesWorking = new Gauge({
+    name: 'xception_stream_frames_working',
+    help: 'PredictStream frames being prepared, queued or run by the engine, over all open streams',
+    registers: [this.registry],
+  });
   readonly droppedFrames = new Counter({
     name: 'xception_stream_dropped_frames_total', help: 'Frames skipped by the "latest" live-video policy',
     registers: [this.registry],
+  });
+  readonly tensorSlabs = new Gauge({
+    name: 'xception_tensor_slabs',
+    help: 'Input/output tensor slabs shared with the engine, by state (allocated, in_use); allocated stays flat once warm',
+    labelNames: ['state'] as const, registers: [this.registry],
   });
   readonly engineInfo = new Gauge({
     name: 'xception_engine_info', help: 'The engine in use (value 1)',

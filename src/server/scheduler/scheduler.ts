@@ -8,7 +8,11 @@
  * - A request whose deadline passes, or whose caller cancels, leaves the queue and is never run.
  * - Optional micro-batching takes up to maxBatch ready requests into one engine run (off by default: on CPU it buys
  *   nothing here).
+ * - Each admitted request holds a tensor slab from admission until its answer is read: the input stage writes into
+ *   it, the engine reads and answers in it. Admission bounds the slabs, so once warm none is allocated.
  */
+import type { Engine } from '../engine/engine.js';
+import { TensorSlabPool, type TensorSlab } from '../engine/tensor-slab.js';
 import { Code, ServiceError } from '../errors.js';
 
 export interface SchedulerOptions {
@@ -22,7 +26,14 @@ export interface SchedulerOptions {
   readonly batchWaitMs: number;
 }
 
-export type RunBatch = (input: Float32Array, batch: number) => Promise<Float32Array>;
+/** The part of an engine the scheduler uses. */
+export type SchedulerEngine = Pick<Engine, 'run' | 'inputSize' | 'outputSize'>;
+
+/** Writes one prepared image into `tensor` (the model's input size). */
+export type Prepare = (tensor: Float32Array) => Promise<unknown>;
+
+/** Reads what the caller needs from one image's probabilities; they are valid only during the call. */
+export type ReadOutput<T> = (probabilities: Float32Array) => T;
 
 export interface SubmitOptions {
   readonly signal?: AbortSignal;
@@ -30,9 +41,9 @@ export interface SubmitOptions {
   readonly deadline?: number;
 }
 
-export interface ScheduledResult {
-  /** One row of probabilities. */
-  readonly probabilities: Float32Array;
+export interface ScheduledResult<T> {
+  /** What `read` made of the probabilities. */
+  readonly value: T;
   /** Preparing the input (decode, resize), ms. */
   readonly prepareMs: number;
   /** Ready and waiting for an engine slot, ms. */
@@ -48,33 +59,52 @@ export interface SchedulerObserver {
   onQueueDepth?(depth: number): void;
   onInFlight?(runs: number): void;
   onBatch?(size: number): void;
+  /** Slabs allocated so far and held now. */
+  onSlabs?(allocated: number, inUse: number): void;
 }
 
 interface Entry {
   readonly admittedAt: number;
+  readonly slab: TensorSlab;
   readyAt: number;
-  input?: Float32Array;
+  ready: boolean;
   prepareMs: number;
   readonly deadline: number;
   readonly signal?: AbortSignal;
-  resolve(result: ScheduledResult): void;
+  /** Reads the answer out of the slab and resolves the caller. */
+  answer(inferenceMs: number, startedAt: number, batchSize: number): void;
   reject(error: unknown): void;
+  /** Leaves the queue with `error` (cancelled, expired, failed to prepare, abandoned). */
+  leave(error: unknown): void;
   cleanup(): void;
 }
 
 export class Scheduler {
   private readonly queue: Entry[] = [];
+  /** Requests in the engine runs now in progress. */
+  private readonly runningEntries = new Set<Entry>();
   private running = 0;
   private batchTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
+  private readonly slabs: TensorSlabPool;
 
   constructor(
-    private readonly runBatch: RunBatch,
-    private readonly inputSize: number,
-    private readonly outputSize: number,
+    private readonly engine: SchedulerEngine,
     readonly options: SchedulerOptions,
     private readonly observer: SchedulerObserver = {},
-  ) {}
+  ) {
+    this.slabs = new TensorSlabPool(engine.inputSize, engine.outputSize);
+  }
+
+  /** Tensor slabs allocated so far; flat once the server is warm. */
+  get slabsCreated(): number {
+    return this.slabs.created;
+  }
+
+  /** Tensor slabs held by admitted requests now. */
+  get slabsInUse(): number {
+    return this.slabs.inUse;
+  }
 
   /** Requests admitted and not yet running. */
   get queueDepth(): number {
@@ -88,9 +118,10 @@ export class Scheduler {
 
   /**
    * Admits a request, or throws RESOURCE_EXHAUSTED at once when the queue is full. `prepare` starts immediately (the
-   * decode); the engine runs once it resolves and a slot is free.
+   * decode, into the request's slab); the engine runs once it resolves and a slot is free; `read` turns the answer
+   * into what the caller keeps.
    */
-  submit(prepare: () => Promise<Float32Array>, options: SubmitOptions = {}): Promise<ScheduledResult> {
+  submit<T>(prepare: Prepare, read: ReadOutput<T>, options: SubmitOptions = {}): Promise<ScheduledResult<T>> {
     const { signal, deadline = Infinity } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (deadline <= Date.now()) return Promise.reject(deadlineError());
@@ -100,19 +131,39 @@ export class Scheduler {
         `${this.options.maxQueue} is full; retry later with backoff`));
     }
 
-    return new Promise<ScheduledResult>((resolve, reject) => {
+    return new Promise<ScheduledResult<T>>((resolve, reject) => {
+      const slab = this.acquireSlab();
       const entry: Entry = {
         admittedAt: performance.now(),
+        slab,
         readyAt: 0,
+        ready: false,
         prepareMs: 0,
         deadline,
         signal,
-        resolve,
+        answer: (inferenceMs, startedAt, batchSize) => {
+          try {
+            resolve({
+              value: read(slab.output),
+              prepareMs: entry.prepareMs,
+              queueMs: startedAt - entry.readyAt,
+              inferenceMs,
+              batchSize,
+            });
+          } catch (error) {
+            reject(error);
+          }
+        },
         reject,
+        leave: (error) => leave(error),
         cleanup: () => {},
       };
+      let preparing = true;
       const leave = (error: unknown) => {
-        if (this.remove(entry)) reject(error);
+        if (!this.remove(entry)) return;
+        reject(error);
+        // A decode still writing into the slab keeps it until it is done.
+        if (!preparing) this.releaseSlab(slab);
       };
       const onAbort = () => leave(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -127,19 +178,23 @@ export class Scheduler {
       this.observer.onQueueDepth?.(this.queue.length);
 
       // Through a promise, so a prepare() that throws synchronously still leaves the queue.
-      Promise.resolve().then(prepare).then(
-        (input) => {
-          if (!this.queue.includes(entry)) return; // cancelled or expired while decoding
-          if (input.length !== this.inputSize) {
-            leave(new Error(`prepared input has ${input.length} values, the engine takes ${this.inputSize}`));
+      Promise.resolve().then(() => prepare(slab.input)).then(
+        () => {
+          preparing = false;
+          if (!this.queue.includes(entry)) {
+            this.releaseSlab(slab); // cancelled or expired while decoding
             return;
           }
-          entry.input = input;
+          entry.ready = true;
           entry.readyAt = performance.now();
           entry.prepareMs = entry.readyAt - entry.admittedAt;
           this.dispatch();
         },
-        (error) => leave(error),
+        (error) => {
+          preparing = false;
+          if (this.queue.includes(entry)) leave(error);
+          else this.releaseSlab(slab);
+        },
       );
     });
   }
@@ -148,6 +203,16 @@ export class Scheduler {
   whenIdle(): Promise<void> {
     if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Answers every admitted request now with `error`, queued or running (a run in progress finishes unobserved): for the
+   * end of a shutdown's grace period, so each caller gets an answer instead of a cut connection.
+   */
+  abandon(error: ServiceError): void {
+    for (const entry of [...this.queue]) entry.leave(error);
+    for (const entry of this.runningEntries) entry.reject(error);
+    this.runningEntries.clear();
   }
 
   private remove(entry: Entry): boolean {
@@ -162,7 +227,7 @@ export class Scheduler {
 
   private dispatch(): void {
     while (this.running < this.options.maxConcurrency) {
-      const ready = this.queue.filter((e) => e.input !== undefined);
+      const ready = this.queue.filter((e) => e.ready);
       if (ready.length === 0) return;
       const { maxBatch, batchWaitMs } = this.options;
       if (maxBatch > 1 && ready.length < maxBatch && batchWaitMs > 0) {
@@ -183,7 +248,7 @@ export class Scheduler {
   /** Runs whatever is ready now, however small the batch (the batch wait has passed). */
   private flush(): void {
     while (this.running < this.options.maxConcurrency) {
-      const ready = this.queue.filter((e) => e.input !== undefined);
+      const ready = this.queue.filter((e) => e.ready);
       if (ready.length === 0) return;
       this.start(ready.slice(0, this.options.maxBatch));
     }
@@ -193,6 +258,7 @@ export class Scheduler {
     for (const entry of batch) {
       this.queue.splice(this.queue.indexOf(entry), 1);
       entry.cleanup();
+      this.runningEntries.add(entry);
     }
     this.running++;
     this.observer.onQueueDepth?.(this.queue.length);
@@ -200,25 +266,33 @@ export class Scheduler {
     this.observer.onBatch?.(batch.length);
 
     const startedAt = performance.now();
-    const input = batch.length === 1 ? batch[0]!.input! : concat(batch.map((e) => e.input!), this.inputSize);
-    this.runBatch(input, batch.length).then(
-      (output) => {
+    this.engine.run(batch.map((entry) => entry.slab)).then(
+      () => {
         const inferenceMs = performance.now() - startedAt;
-        batch.forEach((entry, i) => entry.resolve({
-          probabilities: output.subarray(i * this.outputSize, (i + 1) * this.outputSize),
-          prepareMs: entry.prepareMs,
-          queueMs: startedAt - entry.readyAt,
-          inferenceMs,
-          batchSize: batch.length,
-        }));
+        for (const entry of batch) entry.answer(inferenceMs, startedAt, batch.length);
       },
       (error) => batch.forEach((entry) => entry.reject(error)),
     ).finally(() => {
+      for (const entry of batch) {
+        this.runningEntries.delete(entry);
+        this.releaseSlab(entry.slab);
+      }
       this.running--;
       this.observer.onInFlight?.(this.running);
       this.dispatch();
       this.notifyIfIdle();
     });
+  }
+
+  private acquireSlab(): TensorSlab {
+    const slab = this.slabs.acquire();
+    this.observer.onSlabs?.(this.slabs.created, this.slabs.inUse);
+    return slab;
+  }
+
+  private releaseSlab(slab: TensorSlab): void {
+    this.slabs.release(slab);
+    this.observer.onSlabs?.(this.slabs.created, this.slabs.inUse);
   }
 
   private notifyIfIdle(): void {
@@ -227,12 +301,6 @@ export class Scheduler {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-function concat(parts: Float32Array[], size: number): Float32Array {
-  const out = new Float32Array(parts.length * size);
-  parts.forEach((part, i) => out.set(part, i * size));
-  return out;
 }
 
 function abortError(signal: AbortSignal): ServiceError {

@@ -4,37 +4,46 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Code, ServiceError } from '../../../src/server/errors.js';
-import { Scheduler, type RunBatch, type SchedulerOptions } from '../../../src/server/scheduler/scheduler.js';
+import type { TensorSlab } from '../../../src/server/engine/tensor-slab.js';
+import { Scheduler, type SchedulerEngine, type SchedulerOptions } from '../../../src/server/scheduler/scheduler.js';
 import { waitFor } from '../../support/server.js';
 
 const INPUT = 4;
 const OUTPUT = 2;
 
-/** An engine whose output row i is [sum of input i, batch size], and whose runs finish when the test says. */
+/** An engine whose output for each image is [sum of its input, batch size], and whose runs finish when the test says. */
 function controllableEngine() {
   const runs: { batch: number; finish(): void }[] = [];
-  const run: RunBatch = (input, batch) => new Promise((resolve) => {
-    const output = new Float32Array(batch * OUTPUT);
-    for (let i = 0; i < batch; i++) {
-      let sum = 0;
-      for (let j = 0; j < INPUT; j++) sum += input[i * INPUT + j]!;
-      output[i * OUTPUT] = sum;
-      output[i * OUTPUT + 1] = batch;
-    }
-    runs.push({ batch, finish: () => resolve(output) });
-  });
-  return { run, runs };
+  const engine: SchedulerEngine = {
+    inputSize: INPUT,
+    outputSize: OUTPUT,
+    run: (slabs: readonly TensorSlab[]) => new Promise<void>((resolve) => {
+      runs.push({
+        batch: slabs.length,
+        finish: () => {
+          for (const slab of slabs) {
+            slab.output[0] = slab.input.reduce((a, b) => a + b, 0);
+            slab.output[1] = slabs.length;
+          }
+          resolve();
+        },
+      });
+    }),
+  };
+  return { engine, runs };
 }
 
 const options = (overrides: Partial<SchedulerOptions> = {}): SchedulerOptions =>
   ({ maxConcurrency: 1, maxQueue: 8, maxBatch: 1, batchWaitMs: 0, ...overrides });
-const image = (value: number) => async () => new Float32Array(INPUT).fill(value);
+const image = (value: number) => async (tensor: Float32Array) => tensor.fill(value);
+/** Keeps the answer: the slab it was read from goes back to the pool. */
+const copy = (probabilities: Float32Array) => Array.from(probabilities);
 
 describe('Scheduler', () => {
   it('runs one request at a time in arrival order with maxConcurrency 1', async () => {
     const engine = controllableEngine();
-    const scheduler = new Scheduler(engine.run, INPUT, OUTPUT, options());
-    const results = [1, 2, 3].map((v) => scheduler.submit(image(v)));
+    const scheduler = new Scheduler(engine.engine, options());
+    const results = [1, 2, 3].map((v) => scheduler.submit(image(v), copy));
     await waitFor(() => engine.runs.length === 1, 2000, 'first run');
     expect(scheduler.inFlight).toBe(1);
     expect(scheduler.queueDepth).toBe(2);
@@ -42,15 +51,15 @@ describe('Scheduler', () => {
       await waitFor(() => engine.runs.length === i + 1, 2000, `run ${i + 1}`);
       engine.runs[i]!.finish();
     }
-    const sums = (await Promise.all(results)).map((r) => r.probabilities[0]);
+    const sums = (await Promise.all(results)).map((r) => r.value[0]);
     expect(sums).toEqual([4, 8, 12]);
     await scheduler.whenIdle();
   });
 
   it('batches up to maxBatch ready requests into one run and splits the answers back', async () => {
     const engine = controllableEngine();
-    const scheduler = new Scheduler(engine.run, INPUT, OUTPUT, options({ maxBatch: 4, batchWaitMs: 50 }));
-    const results = [1, 2, 3, 4, 5].map((v) => scheduler.submit(image(v)));
+    const scheduler = new Scheduler(engine.engine, options({ maxBatch: 4, batchWaitMs: 50 }));
+    const results = [1, 2, 3, 4, 5].map((v) => scheduler.submit(image(v), copy));
     await waitFor(() => engine.runs.length === 1, 2000, 'a batch');
     expect(engine.runs[0]!.batch).toBe(4);
     engine.runs[0]!.finish();
@@ -58,16 +67,16 @@ describe('Scheduler', () => {
     expect(engine.runs[1]!.batch).toBe(1);
     engine.runs[1]!.finish();
     const answers = await Promise.all(results);
-    expect(answers.map((a) => [a.probabilities[0], a.batchSize])).toEqual([[4, 4], [8, 4], [12, 4], [16, 4], [20, 1]]);
+    expect(answers.map((a) => [a.value[0], a.batchSize])).toEqual([[4, 4], [8, 4], [12, 4], [16, 4], [20, 1]]);
   });
 
   it('refuses at once with RESOURCE_EXHAUSTED when the queue is full', async () => {
     const engine = controllableEngine();
-    const scheduler = new Scheduler(engine.run, INPUT, OUTPUT, options({ maxQueue: 1 }));
-    const first = scheduler.submit(image(1));
+    const scheduler = new Scheduler(engine.engine, options({ maxQueue: 1 }));
+    const first = scheduler.submit(image(1), copy);
     await waitFor(() => engine.runs.length === 1, 2000, 'first run');
-    const queued = scheduler.submit(image(2));
-    await expect(scheduler.submit(image(3))).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    const queued = scheduler.submit(image(2), copy);
+    await expect(scheduler.submit(image(3), copy)).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
     engine.runs[0]!.finish();
     await waitFor(() => engine.runs.length === 2, 2000, 'second run');
     engine.runs[1]!.finish();
@@ -76,12 +85,12 @@ describe('Scheduler', () => {
 
   it('drops queued requests whose deadline passes or whose caller aborts, without running them', async () => {
     const engine = controllableEngine();
-    const scheduler = new Scheduler(engine.run, INPUT, OUTPUT, options());
-    const running = scheduler.submit(image(1));
+    const scheduler = new Scheduler(engine.engine, options());
+    const running = scheduler.submit(image(1), copy);
     await waitFor(() => engine.runs.length === 1, 2000, 'first run');
-    const expiring = scheduler.submit(image(2), { deadline: Date.now() + 20 });
+    const expiring = scheduler.submit(image(2), copy, { deadline: Date.now() + 20 });
     const controller = new AbortController();
-    const aborted = scheduler.submit(image(3), { signal: controller.signal }).catch((error: unknown) => error);
+    const aborted = scheduler.submit(image(3), copy, { signal: controller.signal }).catch((error: unknown) => error);
     controller.abort(new ServiceError(Code.ABORTED, 'dropped'));
     expect(await aborted).toMatchObject({ code: Code.ABORTED, message: 'dropped' });
     await expect(expiring).rejects.toMatchObject({ code: Code.DEADLINE_EXCEEDED });
@@ -94,13 +103,45 @@ describe('Scheduler', () => {
 
   it('passes a failed preparation (a bad image) to its caller and goes on', async () => {
     const engine = controllableEngine();
-    const scheduler = new Scheduler(engine.run, INPUT, OUTPUT, options());
-    const bad = scheduler.submit(async () => { throw new ServiceError(Code.INVALID_ARGUMENT, 'not an image'); });
+    const scheduler = new Scheduler(engine.engine, options());
+    const bad = scheduler.submit(async () => { throw new ServiceError(Code.INVALID_ARGUMENT, 'not an image'); }, copy);
     await expect(bad).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
-    const good = scheduler.submit(image(2));
+    const good = scheduler.submit(image(2), copy);
     await waitFor(() => engine.runs.length === 1, 2000, 'run');
     engine.runs[0]!.finish();
-    expect((await good).probabilities[0]).toBe(8);
+    expect((await good).value[0]).toBe(8);
     expect(engine.runs).toHaveLength(1);
+  });
+
+  it('reuses tensor slabs: once warm, more requests allocate none', async () => {
+    const engine = controllableEngine();
+    const scheduler = new Scheduler(engine.engine, options({ maxQueue: 4 }));
+    const round = async (values: number[]) => {
+      const results = values.map((v) => scheduler.submit(image(v), copy));
+      for (let i = 0; i < values.length; i++) {
+        await waitFor(() => engine.runs.length > 0, 2000, 'a run');
+        engine.runs.shift()!.finish();
+      }
+      return (await Promise.all(results)).map((r) => r.value[0]);
+    };
+    expect(await round([1, 2, 3])).toEqual([4, 8, 12]);
+    const warm = scheduler.slabsCreated;
+    expect(warm).toBe(3);
+    for (let i = 0; i < 5; i++) expect(await round([4, 5, 6])).toEqual([16, 20, 24]);
+    // A request cancelled while it is prepared gives its slab back too, once the preparation is done with it.
+    const controller = new AbortController();
+    let finishPrepare!: () => void;
+    const cancelled = scheduler.submit(
+      (tensor) => new Promise<void>((resolve) => { finishPrepare = () => { tensor.fill(9); resolve(); }; }),
+      copy,
+      { signal: controller.signal },
+    ).catch((error: unknown) => error);
+    controller.abort();
+    expect(await cancelled).toMatchObject({ code: Code.CANCELLED });
+    expect(scheduler.slabsInUse).toBe(1);
+    finishPrepare();
+    await waitFor(() => scheduler.slabsInUse === 0, 2000, 'the cancelled request to give its slab back');
+    expect(await round([7, 8, 9])).toEqual([28, 32, 36]);
+    expect(scheduler.slabsCreated).toBe(warm);
   });
 });

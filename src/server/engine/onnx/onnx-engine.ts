@@ -1,8 +1,8 @@
 /**
  * The default engine: the architecture compiled to ONNX in memory, run by onnxruntime-node on the CPU in a worker
- * thread (see onnx-worker.ts for why). Input and output buffers are transferred, not copied.
+ * thread (see onnx-worker.ts for why). Inputs and outputs stay in the shared tensor slabs.
  */
-import type { Architecture } from '../../model/architecture.js';
+import { imageSize, type Architecture } from '../../model/architecture.js';
 import type { WeightMap } from '../../model/weights/weight-map.js';
 import { requestedThreads, type Engine, type EngineOptions } from '../engine.js';
 import { WorkerClient } from '../worker-client.js';
@@ -21,22 +21,19 @@ export async function createOnnxEngine(
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
   // The worker copies this environment when it starts.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
-  const workerData: OnnxWorkerData = { model, threads, inputShape: [...arch.inputShape] };
+  const workerData: OnnxWorkerData = { model, threads, inputShape: [...arch.inputShape], classes: arch.classes };
   const client = await WorkerClient.start({
     engine: 'onnx',
     moduleUrl: import.meta.url,
     workerBaseName: 'onnx-worker',
     workerData,
     transferList: [model.buffer as ArrayBuffer],
-    inputShape: arch.inputShape,
   });
   return {
     info: { engine: 'onnx', backend: client.ready.backend, threads: client.ready.threads },
-    run: (input, batch) => {
-      // Transfer a copy (≈1 MB a image, ~0.1 ms): the caller keeps its buffer intact.
-      const own = input.slice();
-      return client.run(own, batch, [own.buffer]);
-    },
+    inputSize: imageSize(arch),
+    outputSize: arch.classes,
+    run: (slabs) => client.run(slabs),
     close: () => client.close(),
   };
 }

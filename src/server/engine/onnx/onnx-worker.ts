@@ -15,15 +15,18 @@ export interface OnnxWorkerData {
   readonly threads: number;
   /** [height, width, channels]. */
   readonly inputShape: readonly number[];
+  readonly classes: number;
 }
 
-const { model, threads, inputShape } = workerData as OnnxWorkerData;
+const { model, threads, inputShape, classes } = workerData as OnnxWorkerData;
 
 await serveWorker(async () => {
   const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
   return {
     backend: 'onnxruntime-node cpu',
     threads,
+    inputSize: inputShape.reduce((a, b) => a * b, 1),
+    outputSize: classes,
     run: async (input, batch) => {
       const results = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', input, [batch, ...inputShape]) });
       const output = results[OUTPUT_NAME]?.data;

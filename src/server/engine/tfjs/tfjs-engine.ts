@@ -2,7 +2,7 @@
  * The TensorFlow.js engine. TensorFlow.js runs in a worker thread (tfjs-worker.ts) so inference never blocks the
  * service's event loop.
  */
-import type { Architecture } from '../../model/architecture.js';
+import { imageSize, type Architecture } from '../../model/architecture.js';
 import { WeightsError, type WeightMap } from '../../model/weights/weight-map.js';
 import { requestedThreads, type Engine, type EngineOptions } from '../engine.js';
 import { WorkerClient } from '../worker-client.js';
@@ -35,16 +35,13 @@ async function startTfjsEngine(arch: Architecture, weights: WeightMap, threads: 
     workerBaseName: 'tfjs-worker',
     workerData,
     transferList: [packed.data.buffer as ArrayBuffer],
-    inputShape: arch.inputShape,
   });
   const { backend, threads: used } = client.ready;
   return {
     info: { engine: 'tfjs', backend: note === undefined ? backend : `${backend} (${note})`, threads: used },
-    run: (input, batch) => {
-      // A private copy is transferred, not the caller's buffer: transferring would detach it under the caller's feet.
-      const copy = input.slice();
-      return client.run(copy, batch, [copy.buffer]);
-    },
+    inputSize: imageSize(arch),
+    outputSize: arch.classes,
+    run: (slabs) => client.run(slabs),
     close: () => client.close(),
   };
 }

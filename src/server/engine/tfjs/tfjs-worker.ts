@@ -28,6 +28,8 @@ await serveWorker(async () => {
   return {
     backend: backend.name,
     threads: backend.threads,
+    inputSize: height * width * channels,
+    outputSize: setup.arch.classes,
     run: async (input, batch) => {
       const image = tf.tensor4d(input, [batch, height, width, channels]);
       try {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchitectureBuilder, xception, type Architecture } from '../../../../src/server/model/architecture.js';
 import type { Engine } from '../../../../src/server/engine/engine.js';
+import { runTensors } from '../../../../src/server/engine/tensor-slab.js';
 import { createOnnxEngine } from '../../../../src/server/engine/onnx/onnx-engine.js';
 import { compileOnnxModel, tfPadding } from '../../../../src/server/engine/onnx/graph.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
@@ -70,7 +71,7 @@ async function expectMatchesReference(arch: Architecture, input: Float32Array, b
   const weights = randomWeights(arch, seed);
   const engine = await createOnnxEngine(arch, weights, { threads: 1 });
   try {
-    const actual = await engine.run(input, batch);
+    const actual = await runTensors(engine, input, batch);
     const expected = evaluateReference(arch, weights, input, batch);
     expect(actual).toHaveLength(batch * arch.classes);
     expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-5);
@@ -143,7 +144,7 @@ describe('onnx engine vs the Float64 reference', () => {
     const arch = miniXception(32);
     const engine = await createOnnxEngine(arch, randomWeights(arch, 1), { threads: 1 });
     try {
-      await expect(engine.run(new Float32Array(10), 1)).rejects.toThrow(/batch 1 needs 3072/);
+      await expect(runTensors(engine, new Float32Array(10), 1)).rejects.toThrow(/batch 1 needs 3072/);
       expect(engine.info).toEqual({ engine: 'onnx', backend: 'onnxruntime-node cpu', threads: 1 });
     } finally {
       await engine.close();
@@ -165,9 +166,9 @@ describe('onnx engine on the full Xception (random weights)', () => {
   it('runs batch 1 and 2; rows are distributions and a batch equals its single runs', async () => {
     const input = images(arch, 2, 11);
     const size = 299 * 299 * 3;
-    const first = await engine.run(input.subarray(0, size), 1);
-    const second = await engine.run(input.subarray(size), 1);
-    const both = await engine.run(input, 2);
+    const first = await runTensors(engine, input.subarray(0, size), 1);
+    const second = await runTensors(engine, input.subarray(size), 1);
+    const both = await runTensors(engine, input, 2);
 
     expect(first).toHaveLength(1000);
     expect(both).toHaveLength(2000);

@@ -10,6 +10,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { createTfjsEngine as CreateTfjsEngine } from '../../../../src/server/engine/tfjs/tfjs-engine.js';
 import { workerEntry } from '../../../../src/server/engine/spawn-worker.js';
+import { runTensors } from '../../../../src/server/engine/tensor-slab.js';
 import { ArchitectureBuilder, type Architecture } from '../../../../src/server/model/architecture.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
 
@@ -80,7 +81,7 @@ it('runs from compiled JavaScript', async () => {
   const { createTfjsEngine } = (await import(compiled)) as { createTfjsEngine: typeof CreateTfjsEngine };
   const engine = await createTfjsEngine(arch, weights, { threads: 1 });
   try {
-    const output = await engine.run(input, 1);
+    const output = await runTensors(engine, input, 1);
     const expected = evaluateReference(arch, weights, input, 1);
     for (let i = 0; i < expected.length; i++) expect(output[i]).toBeCloseTo(expected[i]!, 5);
   } finally {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnnxEngine } from '../../../../src/server/engine/onnx/onnx-engine.js';
 import { createTfjsEngine } from '../../../../src/server/engine/tfjs/tfjs-engine.js';
 import type { Engine } from '../../../../src/server/engine/engine.js';
+import { runTensors } from '../../../../src/server/engine/tensor-slab.js';
 import { ArchitectureBuilder, xception, type Architecture } from '../../../../src/server/model/architecture.js';
 import { WeightsError } from '../../../../src/server/model/weights/weight-map.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
@@ -64,7 +65,7 @@ describe('tfjs engine on a tiny architecture', () => {
 
   it('matches the reference evaluator with one thread', async () => {
     expect(engine.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(1) });
-    const output = await engine.run(input, batch);
+    const output = await runTensors(engine, input, batch);
     expect(output).toBeInstanceOf(Float32Array);
     expect(maxAbsDiff(output, expected)).toBeLessThan(1e-5);
     // The reference must not be trivially flat, or the comparison would prove little.
@@ -75,7 +76,7 @@ describe('tfjs engine on a tiny architecture', () => {
     const threaded = await createTfjsEngine(arch, weights, { threads: 2 });
     try {
       expect(threaded.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(2) });
-      expect(maxAbsDiff(await threaded.run(input, batch), expected)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await runTensors(threaded, input, batch), expected)).toBeLessThan(1e-5);
     } finally {
       await threaded.close();
     }
@@ -83,15 +84,15 @@ describe('tfjs engine on a tiny architecture', () => {
 
   it("leaves the caller's input and weights usable", async () => {
     const copy = input.slice();
-    await engine.run(input, batch);
+    await runTensors(engine, input, batch);
     expect(input).toEqual(copy);
     expect(weights.get('stem_conv')!.get('kernel')!.data.byteLength).toBeGreaterThan(0);
   });
 
   it('rejects input of the wrong size without disturbing later runs', async () => {
-    await expect(engine.run(input.subarray(1), batch)).rejects.toThrow(/needs/);
-    await expect(engine.run(input, 0)).rejects.toThrow(/batch/);
-    expect(maxAbsDiff(await engine.run(input, batch), expected)).toBeLessThan(1e-5);
+    await expect(runTensors(engine, input.subarray(1), batch)).rejects.toThrow(/needs/);
+    await expect(runTensors(engine, input, 0)).rejects.toThrow(/batch/);
+    expect(maxAbsDiff(await runTensors(engine, input, batch), expected)).toBeLessThan(1e-5);
   });
 
   it('refuses missing weights before starting a worker', async () => {
@@ -102,11 +103,11 @@ describe('tfjs engine on a tiny architecture', () => {
 
   it('close() rejects the run in flight, is idempotent, and refuses later runs', async () => {
     const closing = await createTfjsEngine(arch, weights, { threads: 1 });
-    const inFlight = expect(closing.run(input, batch)).rejects.toThrow(/closed/);
+    const inFlight = expect(runTensors(closing, input, batch)).rejects.toThrow(/closed/);
     await closing.close();
     await inFlight;
     await closing.close();
-    await expect(closing.run(input, batch)).rejects.toThrow(/closed/);
+    await expect(runTensors(closing, input, batch)).rejects.toThrow(/closed/);
   });
 });
 
@@ -130,8 +131,8 @@ describe('tfjs engine on full Xception', () => {
   });
 
   it('agrees with the onnx engine to 1e-4 in every probability', async () => {
-    const fromTfjs = await tfjs.run(input, batch);
-    const fromOnnx = await onnx.run(input, batch);
+    const fromTfjs = await runTensors(tfjs, input, batch);
+    const fromOnnx = await runTensors(onnx, input, batch);
     expect(fromTfjs.length).toBe(batch * 1000);
     expect(maxAbsDiff(fromTfjs, fromOnnx)).toBeLessThanOrEqual(1e-4);
     for (let b = 0; b < batch; b++) {
@@ -144,7 +145,7 @@ describe('tfjs engine on full Xception', () => {
 
   it('keeps the event loop turning while a run is in flight', async () => {
     let settled = false;
-    const running = tfjs.run(input.subarray(0, imageSize(arch)), 1).finally(() => { settled = true; });
+    const running = runTensors(tfjs, input.subarray(0, imageSize(arch)), 1).finally(() => { settled = true; });
     // Each turn is a whole pass of the event loop. A run computed on this thread would hold every turn back until it
     // had returned; computed in the worker, the turns go on while the run is still pending. The count is of turns
     // seen with the run pending, a state, not of milliseconds.
