@@ -2,8 +2,11 @@
  * `npm run bench`: the service under load, measured with our own typed client against a server process
  * (dist/server/main.js), beside the bare engine forward measured in the same run on the same machine.
  *
- * - unary Predict: p50/p95/p99 latency and throughput at 1, 4 and 16 concurrent callers (a 640×480 JPEG each), and at
- *   1 caller with a 299×299 raw frame (the serving path without decoding);
+ * - prepare (decode → resize → float) on its own, in this process, into a reused tensor as the server does: a 320×213
+ *   JPEG (ModelHub's sample photos), a 640×480 and a 1920×1080 JPEG, and a 299×299 raw frame;
+ * - unary Predict: p50/p95/p99 latency and throughput at 1, 4 and 16 concurrent callers (a 320×213 JPEG each), and at
+ *   1 caller with a 299×299 raw frame (the serving path without decoding), with the server's CPU time per request
+ *   beside the bare engine's CPU time per forward;
  * - PredictStream at 30 fps (a paced camera), policy "all" and "latest": answered frames/s, dropped frames, per-frame
  *   latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase.
@@ -20,6 +23,11 @@ import { createOnnxEngine } from '../src/server/engine/onnx/onnx-engine.js';
 import { runTensors } from '../src/server/engine/tensor-slab.js';
 import { xception } from '../src/server/model/architecture.js';
 import { seededWeights } from '../src/server/model/weights/seeded.js';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../src/server/config.js';
+import { parseModelHubConfig } from '../src/server/contrib.js';
+import { decodeImage } from '../src/server/input/decode.js';
+import { inputLimitsFromConfig } from '../src/server/input/limits.js';
+import { prepareRawImage } from '../src/server/input/raw.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -36,22 +44,57 @@ const percentile = (values: number[], p: number) => {
 };
 const ms = (v: number) => v.toFixed(1);
 
-async function bareEngine(): Promise<number> {
+/** The bare forward: median wall ms, and CPU ms per forward (all threads of this process: the engine's). */
+async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
   const arch = xception();
   const engine = await createOnnxEngine(arch, seededWeights(arch, 0).weights, { threads });
   const input = new Float32Array(299 * 299 * 3).map((_, i) => Math.sin(i) * 0.5);
   const times: number[] = [];
   for (let i = 0; i < 3; i++) await runTensors(engine, input, 1);
+  const cpu = process.cpuUsage();
   for (let i = 0; i < (quick ? 8 : 20); i++) {
     const t = performance.now();
     await runTensors(engine, input, 1);
     times.push(performance.now() - t);
   }
+  const used = process.cpuUsage(cpu);
   await engine.close();
-  return percentile(times, 50);
+  return { wallMs: percentile(times, 50), cpuMs: (used.user + used.system) / 1000 / times.length };
 }
 
-async function startServer(): Promise<{ address: string; pid: number; rss(): number; stop(): Promise<void> }> {
+/** decode → resize → float for each image, into one reused tensor (as a warm server writes into its slabs). */
+async function prepareTable(photo: Buffer): Promise<void> {
+  const config = JSON.parse(readFileSync(new URL('../contrib_src/model/config.json', import.meta.url), 'utf8'));
+  const limits = inputLimitsFromConfig(parseModelHubConfig(config), { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS });
+  sharp.concurrency(1);
+  sharp.cache(false);
+  const tensor = new Float32Array(299 * 299 * 3);
+  const jpegOf = (width: number, height: number) =>
+    sharp(photo).resize(width, height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+  const rawFrame = { width: 299, height: 299, format: 'RGB8' as const,
+    data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer() };
+  const cases: [string, () => Promise<unknown>][] = [
+    ['320×213 JPEG', await jpegOf(320, 213).then((bytes) => () => decodeImage(bytes, limits, tensor))],
+    ['640×480 JPEG', await jpegOf(640, 480).then((bytes) => () => decodeImage(bytes, limits, tensor))],
+    ['1920×1080 JPEG', await jpegOf(1920, 1080).then((bytes) => () => decodeImage(bytes, limits, tensor))],
+    ['299×299 raw RGB8 frame', () => prepareRawImage(rawFrame, limits, tensor)],
+  ];
+  console.log('| prepare (decode → resize → float) | p50 ms | p95 ms |');
+  console.log('| --- | ---: | ---: |');
+  for (const [label, prepare] of cases) {
+    for (let i = 0; i < 5; i++) await prepare();
+    const times: number[] = [];
+    for (let i = 0; i < (quick ? 20 : 60); i++) {
+      const t = performance.now();
+      await prepare();
+      times.push(performance.now() - t);
+    }
+    console.log(`| ${label} | ${ms(percentile(times, 50))} | ${ms(percentile(times, 95))} |`);
+  }
+  console.log();
+}
+
+async function startServer(): Promise<{ address: string; pid: number; rss(): number; cpuMs(): number; stop(): Promise<void> }> {
   const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
   const child = spawn(process.execPath, [main, '--host', '127.0.0.1', '--port', '0', '--threads', String(threads),
     '--max-queue', '256', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -69,23 +112,32 @@ async function startServer(): Promise<{ address: string; pid: number; rss(): num
     address: `127.0.0.1:${port}`,
     pid: child.pid!,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024,
+    cpuMs: () => {
+      // utime and stime, fields 14 and 15 of /proc/PID/stat (after the parenthesised name), in clock ticks (100/s).
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
     stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }),
   };
 }
 
 async function main(): Promise<void> {
   console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}`);
-  const bare = await bareEngine();
-  console.log(`bare engine forward (onnx, batch 1, ${threads} threads): median ${ms(bare)} ms → ${(1000 / bare).toFixed(1)} images/s\n`);
+  const { wallMs: bare, cpuMs: bareCpu } = await bareEngine();
+  console.log(`bare engine forward (onnx, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
+    `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`);
+
+  const photo = readFileSync(new URL('../contrib_src/sample_data/orange.jpg', import.meta.url));
+  await prepareTable(photo);
 
   const server = await startServer();
   const client = createModelClient(server.address, { retry: false });
-  const photo = readFileSync(new URL('../contrib_src/sample_data/orange.jpg', import.meta.url));
-  const image = await sharp(photo).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+  const image = await sharp(photo).resize(320, 213, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
   for (let i = 0; i < 3; i++) await client.predict(image);
 
-  console.log('| unary concurrency | calls | p50 ms | p95 ms | p99 ms | throughput /s | p50 ÷ bare | throughput ÷ engine | server RSS MiB |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| unary concurrency (320×213 JPEG) | calls | p50 ms | p95 ms | p99 ms | throughput /s | p50 ÷ bare | ' +
+    'throughput ÷ engine | server CPU ms/call (engine\'s) | server RSS MiB |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const raw = { width: 299, height: 299, format: 'RGB8' as const,
     data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer() };
   const rows: [string, number, Uint8Array | typeof raw][] = [
@@ -95,6 +147,7 @@ async function main(): Promise<void> {
     const calls = quick ? concurrency * 4 : Math.max(40, concurrency * 8);
     const latencies: number[] = [];
     let next = 0;
+    const cpuBefore = server.cpuMs();
     const started = performance.now();
     await Promise.all(Array.from({ length: concurrency }, async () => {
       while (next++ < calls) {
@@ -104,10 +157,11 @@ async function main(): Promise<void> {
       }
     }));
     const seconds = (performance.now() - started) / 1000;
+    const cpuPerCall = (server.cpuMs() - cpuBefore) / latencies.length;
     const throughput = latencies.length / seconds;
     console.log(`| ${label} | ${latencies.length} | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 95))} | ` +
       `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${(percentile(latencies, 50) / bare).toFixed(2)} | ` +
-      `${(throughput / (1000 / bare)).toFixed(2)} | ${server.rss().toFixed(0)} |`);
+      `${(throughput / (1000 / bare)).toFixed(2)} | ${ms(cpuPerCall)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`);
   }
 
   console.log('\n| stream at 30 fps | frames sent | answered ok | dropped | ok frames/s | p50 ms | p99 ms | p99 ÷ bare | RSS start → end MiB |');
