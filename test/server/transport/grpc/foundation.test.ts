@@ -4,7 +4,8 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Metadata, ModelServiceClient } from '../../../../src/gen/modelhub/v1/model_service.js';
 import { DEFAULT_CONTRIB_DIR } from '../../../../src/server/config.js';
-import { dynamicClient, healthClient, PROTO_DIR, REFLECTION_PROTO_DIR, unary } from '../../../support/grpc.js';
+import { dynamicClient, healthClient, PROTO_DIR, unary } from '../../../support/grpc.js';
+import { listServices, reflectionSession, resolveService } from '../../../support/reflection.js';
 import { modelClient, startTestServer, waitFor, type TestServer } from '../../../support/server.js';
 
 let server: TestServer;
@@ -78,24 +79,16 @@ describe('GetMetadata', () => {
 });
 
 describe('reflection', () => {
-  it('lists the model service and health, and serves the file descriptors', async () => {
-    const reflection = dynamicClient('grpc/reflection/v1/reflection.proto', [REFLECTION_PROTO_DIR],
-      'grpc.reflection.v1.ServerReflection', server.address);
+  it('serves the model service in its own file, its imports by name, and they link (reflection.test.ts: the rest)', async () => {
+    const session = reflectionSession(server.address, 'v1');
     try {
-      const ask = (request: object) => new Promise<any>((resolve, reject) => {
-        const call = reflection.ServerReflectionInfo();
-        call.on('data', (response: any) => { resolve(response); call.end(); });
-        call.on('error', reject);
-        call.write(request);
-      });
-      const listing = await ask({ list_services: '' });
-      const names = listing.list_services_response.service.map((s: { name: string }) => s.name);
-      expect(names).toEqual(expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']));
-
-      const files = await ask({ file_containing_symbol: 'modelhub.v1.ModelService' });
-      expect(files.file_descriptor_response.file_descriptor_proto.length).toBeGreaterThan(0);
+      expect(await listServices(session)).toEqual(expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']));
+      const { registry, fileNames } = await resolveService(session, 'modelhub.v1.ModelService');
+      expect(fileNames).toEqual(['modelhub/v1/model_service.proto', 'google/protobuf/timestamp.proto']);
+      expect(registry.getService('modelhub.v1.ModelService')!.methods.map((method) => method.name))
+        .toEqual(['GetMetadata', 'Predict', 'PredictStream']);
     } finally {
-      reflection.close();
+      session.close();
     }
   });
 });
