@@ -1,8 +1,8 @@
 /**
  * Bearer-token authentication for gRPC as a server interceptor: it sees the request headers before grpc-js hands the
  * call to a handler, so a refused call is answered UNAUTHENTICATED without reading its message, decoding an image or
- * touching the engine. Health is always open (orchestrators probe it without credentials); reflection is open only
- * with --public-reflection.
+ * touching the engine. Health is always open (orchestrators probe it without credentials), and so are the Open
+ * Inference Protocol's ServerLive, ServerReady and ModelReady; reflection is open only with --public-reflection.
  */
 import {
   Metadata,
@@ -13,6 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { PUBLIC_GRPC_METHODS as OIP_HEALTH_METHODS } from '../transport/oip/health.js';
 import { INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE, type TokenVerifier } from './tokens.js';
 
 export const HEALTH_SERVICE_PREFIX = '/grpc.health.v1.Health/';
@@ -29,7 +30,7 @@ export interface GrpcAuthOptions {
 
 /** Whether a method path needs no token. */
 export function isPublicMethod(path: string, publicReflection: boolean): boolean {
-  if (path.startsWith(HEALTH_SERVICE_PREFIX)) return true;
+  if (path.startsWith(HEALTH_SERVICE_PREFIX) || OIP_HEALTH_METHODS.has(path)) return true;
   return publicReflection && REFLECTION_SERVICE_PREFIXES.some((prefix) => path.startsWith(prefix));
 }
 

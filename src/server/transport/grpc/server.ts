@@ -4,22 +4,19 @@
  * Security (security/): TLS or mutual TLS from the credentials; bearer tokens by an interceptor, before any handler.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServerOptions } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
-import { fileURLToPath } from 'node:url';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ModelServiceService } from '../../../gen/modelhub/v1/model_service.js';
 import { bearerAuthInterceptor } from '../../security/grpc-auth.js';
 import type { SecuritySettings } from '../../security/security.js';
 import type { TlsMaterial } from '../../security/tls.js';
+import { addOipService } from '../oip/grpc.js';
 import { getMetadataHandler } from './get-metadata.js';
 import type { HandlerContext } from './handler-context.js';
 import { predictHandler } from './predict.js';
 import { predictStreamHandler } from './predict-stream.js';
+import { createReflectionService, loadDescriptorSet } from './reflection.js';
 
 export const SERVICE_NAME = 'modelhub.v1.ModelService';
-export const PROTO_DIR = fileURLToPath(new URL('../../../../proto', import.meta.url));
-export const MODEL_SERVICE_PROTO = 'modelhub/v1/model_service.proto';
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -60,20 +57,13 @@ export async function startGrpcServer(context: HandlerContext, options: GrpcServ
     predict: predictHandler(context),
     predictStream: predictStreamHandler(context),
   });
+  // The Open Inference Protocol (KServe v2 / Triton) beside modelhub.v1: the same service, scheduler and limits.
+  addOipService(server, context);
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
 
-  // Reflection reads the same .proto files the stubs are generated from, so grpcurl-style tools see the contract.
-  const definitions = loadSync([MODEL_SERVICE_PROTO, healthProtoPath], {
-    includeDirs: [PROTO_DIR],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  new ReflectionService(definitions).addToServer(server);
+  createReflectionService(loadDescriptorSet()).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${formatHost(options.host)}:${options.port}`, serverCredentials(options.security?.tls),

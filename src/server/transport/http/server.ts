@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Code, ServiceError } from '../../errors.js';
 import type { SecuritySettings } from '../../security/security.js';
+import { oipRoutes } from '../oip/http.js';
 import { bearerAuth } from './auth.js';
 import type { HttpContext } from './context.js';
 import { errorHandler, sendError } from './errors.js';
@@ -70,6 +71,7 @@ export function buildHttpApp(context: HttpContext, options: HttpServerOptions): 
   modelInfoRoutes(app, context);
   sampleRoutes(app, context);
   modelFilesRoutes(app, context);
+  oipRoutes(app, context);
   predictRoutes(app, context, {
     fetch: {
       allowHosts: options.fetchAllowHosts,

@@ -1,0 +1,78 @@
+/**
+ * A server's Prometheus metrics as tests read them: from its registry when the server runs in the test's process,
+ * from its /metrics endpoint when it runs as its own process.
+ */
+import type { Registry } from 'prom-client';
+import { POLL_INTERVAL_MS } from './poll.js';
+
+/** The server's registry (`server.metrics.registry`) or its metrics URL (`http://127.0.0.1:PORT/metrics`). */
+export type MetricsSource = Registry | string;
+
+/** The value of the sample `name` whose labels are exactly `labels` (0 when there is none yet). */
+export async function metricValue(source: MetricsSource, name: string, labels: Record<string, string> = {}): Promise<number> {
+  if (typeof source !== 'string') {
+    const wanted = labelsKey(labels);
+    const metric = await source.getSingleMetric(name)?.get();
+    return metric?.values.find((sample) => sample.metricName === undefined && labelsKey(sample.labels) === wanted)?.value ?? 0;
+  }
+  return sampleValue(await (await fetch(source)).text(), name, labels);
+}
+
+/**
+ * Every metric read at one moment, for values that move together (a request leaving the queue is the moment its
+ * engine run starts): separate reads could see it in both or in neither.
+ */
+export async function scrape(source: MetricsSource): Promise<(name: string, labels?: Record<string, string>) => number> {
+  const text = typeof source === 'string' ? await (await fetch(source)).text() : await source.metrics();
+  return (name, labels = {}) => sampleValue(text, name, labels);
+}
+
+/**
+ * The requests a server's scheduler has taken in so far: those waiting in its queue plus the engine runs started (one
+ * request per run, as without --max-batch). Finished, queued and running requests all count; refused ones and those
+ * that left the queue unrun (deadline, cancel) do not.
+ */
+export async function admittedRequests(source: MetricsSource): Promise<{ queued: number; runs: number; total: number }> {
+  const value = await scrape(source);
+  const queued = value('xception_queue_depth');
+  const runs = value('xception_batch_size_count');
+  return { queued, runs, total: queued + runs };
+}
+
+/** The value of a sample in Prometheus' text format. */
+function sampleValue(text: string, name: string, labels: Record<string, string>): number {
+  const wanted = labelsKey(labels);
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const sample = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (labelsKey(sample) === wanted) return Number(match[3]);
+  }
+  return 0;
+}
+
+function labelsKey(labels: Partial<Record<string, string | number>>): string {
+  return JSON.stringify(Object.entries(labels).map(([k, v]) => [k, String(v)]).sort());
+}
+
+/** The highest value `read` returns, sampled every POLL_INTERVAL_MS from now until `stop()` (which takes a last sample). */
+export function watchMax(read: () => Promise<number>): { readonly max: number; stop(): Promise<number> } {
+  let max = -Infinity;
+  let stopped = false;
+  const sample = async () => { max = Math.max(max, await read()); };
+  const loop = (async () => {
+    while (!stopped) {
+      await sample();
+      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    }
+  })();
+  return {
+    get max() { return max; },
+    async stop() {
+      stopped = true;
+      await loop;
+      await sample();
+      return max;
+    },
+  };
+}
