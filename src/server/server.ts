@@ -1,12 +1,14 @@
 /**
  * The server's lifecycle: listen at once (health NOT_SERVING), load and warm up the model, then SERVING; on shutdown
- * NOT_SERVING first, refuse new calls, let admitted work finish within the grace period, then close.
+ * NOT_SERVING first, refuse new calls, let admitted work finish within the grace period (what is left then is answered
+ * UNAVAILABLE), then close.
  */
 import { readFileSync } from 'node:fs';
 import type { ServerConfig } from './config.js';
 import { ModelService } from './core/model-service.js';
 import type { TransportContext } from './core/transport-context.js';
 import { loadModelRuntime } from './core/model-runtime.js';
+import { Code, ServiceError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, serveMetrics } from './observability/metrics.js';
 import { describeSecurity, loadSecurity, securityWarnings } from './security/security.js';
@@ -87,12 +89,17 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       // HTTP likewise stops accepting now (requests arriving on kept-alive connections get 503); running ones go on.
       const httpClosed = http?.close();
       const finished = service ? await service.drain(graceMs) : true;
+      // Work still admitted when the grace period ends gets an answer, UNAVAILABLE (clients retry it on another
+      // replica), rather than a cut connection that tells them nothing.
+      if (!finished) {
+        service?.scheduler.abandon(new ServiceError(Code.UNAVAILABLE,
+          'server shut down: its grace period ended before this request finished; retry on another replica'));
+      }
       // Admitted work is done: give answers a moment to be written, then close. Long-lived calls that never end by
       // themselves (health Watch streams of orchestrators) are cut at that point rather than holding the exit.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([closed, httpClosed]), new Promise((resolve) => {
-        timer = setTimeout(resolve, Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())));
-      })]);
+      const flushMs = finished ? Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())) : FLUSH_MS;
+      await Promise.race([Promise.all([closed, httpClosed]), new Promise((resolve) => { timer = setTimeout(resolve, flushMs); })]);
       clearTimeout(timer);
       grpc.server.forceShutdown();
       http?.forceClose();
