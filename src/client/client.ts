@@ -7,9 +7,8 @@ import { toPrediction, toPredictRequest } from './convert.js';
 import { absoluteDeadline } from './deadline.js';
 import { healthCheck } from './health.js';
 import { Code, ModelError } from './errors.js';
-import { DEFAULT_MAX_IN_FLIGHT, retryPolicy, type ModelClientOptions, type RetryPolicy } from './options.js';
+import { DEFAULT_MAX_IN_FLIGHT, retryPolicy, type ModelClientOptions } from './options.js';
 import { predictStream } from './predict-stream.js';
-import { withRetry } from './retry.js';
 import { resolveTarget } from './target.js';
 import type {
   CallOptions, Frame, FrameResult, HealthStatus, ImageInput, ModelMetadata, Prediction, PredictOptions, PredictStreamOptions,
@@ -32,10 +31,9 @@ export interface ModelClient {
 }
 
 export function createModelClient(address: string | readonly string[], options: ModelClientOptions = {}): ModelClient {
-  const retry = retryPolicy(options.retry);
   const target = resolveTarget(address);
-  const grpc = new ModelServiceClient(target, channelCredentials(options), channelOptions(options, retry));
-  return new GrpcModelClient(target, grpc, options, retry);
+  const grpc = new ModelServiceClient(target, channelCredentials(options), channelOptions(options, retryPolicy(options.retry)));
+  return new GrpcModelClient(target, grpc, options);
 }
 
 class GrpcModelClient implements ModelClient {
@@ -45,7 +43,6 @@ class GrpcModelClient implements ModelClient {
     readonly target: string,
     private readonly grpc: ModelServiceClient,
     private readonly options: ModelClientOptions,
-    private readonly retry: RetryPolicy,
   ) {}
 
   async getMetadata(options: CallOptions = {}): Promise<ModelMetadata> {
@@ -83,16 +80,11 @@ class GrpcModelClient implements ModelClient {
     this.grpc.close();
   }
 
-  /** A unary call with the client's headers, deadline and retries. */
+  /** A unary call with the client's headers and deadline; the channel's service config retries it. */
   private unary<Res>(invoke: UnaryInvoker<Res>, options: CallOptions) {
     this.assertOpen();
     const deadline = absoluteDeadline(options.deadline, this.options.deadlineMs);
-    const { signal } = options;
-    return withRetry(
-      () => unaryCall(invoke, this.headers(options.waitForReady), { deadline, signal }),
-      this.retry,
-      { deadline, signal },
-    );
+    return unaryCall(invoke, this.headers(options.waitForReady), { deadline, signal: options.signal });
   }
 
   private assertOpen(): void {

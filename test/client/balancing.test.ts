@@ -3,8 +3,8 @@
  * another replica (a fourth, on 127.0.0.4, whose model never loads, so it answers UNAVAILABLE for good).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createModelClient, type ModelClient } from '../../src/client/index.js';
-import { png } from '../support/images.js';
+import { createModelClient, type ModelClient, type RawImage } from '../../src/client/index.js';
+import { png, rgbPixels } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -54,20 +54,35 @@ describe('round_robin', () => {
     for (const served of perInstance.values()) expect(served).toBeGreaterThanOrEqual(20);
   });
 
-  it('retries a call that a replica answers UNAVAILABLE on another replica', async () => {
+  const refusals = async () => (await broken.metrics.calls.get()).values
+    .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'UNAVAILABLE')
+    .reduce((sum, v) => sum + v.value, 0);
+
+  /** Predicts one at a time through the two working replicas and the broken one; which replica answered each. */
+  async function throughBrokenReplica(input: Buffer | RawImage): Promise<string[]> {
     const port = servers[0]!.port;
     const mixed = createModelClient([`127.0.0.1:${port}`, `127.0.0.2:${port}`, `127.0.0.4:${port}`]);
-    const refusals = async () => (await broken.metrics.calls.get()).values
-      .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'UNAVAILABLE')
-      .reduce((sum, v) => sum + v.value, 0);
     try {
       const instances: string[] = [];
       // One at a time, so the round robin's turn after a refusal is a working replica's.
-      for (let i = 0; i < 6; i++) instances.push((await mixed.predict(image, { topK: 1 })).instance);
-      expect(new Set(instances)).toEqual(new Set(['replica-127.0.0.1', 'replica-127.0.0.2']));
-      expect(await refusals()).toBeGreaterThanOrEqual(1);
+      for (let i = 0; i < 6; i++) instances.push((await mixed.predict(input, { topK: 1 })).instance);
+      return instances;
     } finally {
       mixed.close();
     }
+  }
+
+  it('retries a call that a replica answers UNAVAILABLE on another replica', async () => {
+    const instances = await throughBrokenReplica(image);
+    expect(new Set(instances)).toEqual(new Set(['replica-127.0.0.1', 'replica-127.0.0.2']));
+    expect(await refusals()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('retries requests larger than grpc-js\'s default retry buffer (1 MiB) alike', async () => {
+    const large: RawImage = { width: 800, height: 600, format: 'RGB8', data: rgbPixels(800, 600) };
+    const before = await refusals();
+    const instances = await throughBrokenReplica(large);
+    expect(new Set(instances)).toEqual(new Set(['replica-127.0.0.1', 'replica-127.0.0.2']));
+    expect(await refusals()).toBeGreaterThan(before);
   });
 });

@@ -12,10 +12,10 @@ export function predictHandler(context: HandlerContext): handleUnaryCall<Predict
   return (call, callback) => {
     const startedAt = performance.now();
     const requestId = call.request.id;
-    call.sendMetadata(instanceHeader(context));
     const run = async () => requireService(context).predict(toPredictInput(call.request), callContext(call));
     run().then(
       (prediction) => {
+        call.sendMetadata(instanceHeader(context));
         callback(null, toPredictResponse(prediction));
         const { prepareMs, queueMs, inferenceMs } = prediction.timings;
         recordCall(context, 'Predict', Code.OK, startedAt, {
@@ -24,7 +24,7 @@ export function predictHandler(context: HandlerContext): handleUnaryCall<Predict
       },
       (error: unknown) => {
         const serviceError = toServiceError(error);
-        callback(toGrpcError(serviceError));
+        callback(toGrpcError(serviceError, instanceHeader(context)));
         recordCall(context, 'Predict', serviceError.code, startedAt, {
           requestId, error: serviceError.message, ...(serviceError.code === Code.INTERNAL ? { cause: String(error) } : {}),
         });

@@ -2,10 +2,13 @@
  * A minimal ZIP writer: files stored uncompressed (the weights do not compress), streamed from disk so a large
  * weights file never sits in memory whole. CRCs are computed in a first pass so every header is exact and no data
  * descriptors are needed. Plain ZIP, not ZIP64: each file and the whole archive must stay under 4 GiB.
+ * (The streaming ZIP libraries — yazl, fflate, archiver — leave each local header's CRC empty and write it in a data
+ * descriptor after the data instead.)
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 
 export interface ZipSource {
   /** Name inside the archive, with forward slashes. */
@@ -25,22 +28,6 @@ const VERSION = 20;
 /** "Made by" Unix (3) so the external attributes carry a regular file's mode, 0644. */
 const MADE_BY_UNIX = (3 << 8) | VERSION;
 const FILE_MODE = 0o100644;
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32(data: Uint8Array, previous = 0): number {
-  let crc = ~previous >>> 0;
-  for (let i = 0; i < data.length; i++) crc = CRC_TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return ~crc >>> 0;
-}
 
 async function describe(source: ZipSource): Promise<Entry> {
   const { size, mtime } = await stat(source.path);

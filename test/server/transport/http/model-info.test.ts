@@ -1,5 +1,7 @@
 /** ModelHub's descriptive routes, the page's metadata, the model-files ZIP and the static page, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -106,6 +108,21 @@ describe('ModelHub descriptive routes', () => {
       expect(entry.method).toBe(0);
       expect(entry.data.equals(onDisk)).toBe(true);
       expect(entry.crc).toBe(crc32(onDisk));
+    }
+  });
+
+  it('GET /api/get_model_files opens with a reader we did not write: python3 zipfile checks every CRC', async () => {
+    const zip = Buffer.from(await (await get('/api/get_model_files')).arrayBuffer());
+    const script = [
+      'import hashlib, io, json, sys, zipfile',
+      'archive = zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read()))',
+      'print(json.dumps({"bad": archive.testzip(), "files": {i.filename: hashlib.sha256(archive.read(i)).hexdigest() for i in archive.infolist()}}))',
+    ].join('\n');
+    const read = JSON.parse(execFileSync('python3', ['-c', script], { input: zip, encoding: 'utf8' }));
+    expect(read.bad).toBeNull();
+    expect(Object.keys(read.files)).toEqual(expect.arrayContaining(['model/config.json', 'model/labels.json', 'model/thumbnail.jpg']));
+    for (const [name, sha256] of Object.entries(read.files)) {
+      expect(sha256, name).toBe(createHash('sha256').update(await readFile(join(contribDir, name))).digest('hex'));
     }
   });
 });
