@@ -72,7 +72,6 @@ function modelInferHandler(context: HandlerContext): handleUnaryCall<IncomingInf
     const startedAt = performance.now();
     const request = call.request;
     const requestId = request instanceof UndecodableRequest ? '' : request.id;
-    call.sendMetadata(instanceHeader(context));
     const run = async () => {
       const message = asDecodable(request);
       const service = requireService(context);
@@ -83,6 +82,8 @@ function modelInferHandler(context: HandlerContext): handleUnaryCall<IncomingInf
     };
     run().then(
       ({ response, batch, result: { timings } }) => {
+        // With the answer, not before the work: an UNAVAILABLE must go out trailers-only for grpc-js clients to retry.
+        call.sendMetadata(instanceHeader(context));
         callback(null, response);
         recordCall(context, 'ModelInfer', Code.OK, startedAt, {
           requestId, batch, prepareMs: round(timings.prepareMs), queueMs: round(timings.queueMs), inferenceMs: round(timings.inferenceMs),
@@ -90,7 +91,7 @@ function modelInferHandler(context: HandlerContext): handleUnaryCall<IncomingInf
       },
       (error: unknown) => {
         const serviceError = toServiceError(error);
-        callback(toGrpcError(serviceError));
+        callback(toGrpcError(serviceError, instanceHeader(context)));
         recordCall(context, 'ModelInfer', serviceError.code, startedAt, {
           requestId, error: serviceError.message, ...(serviceError.code === Code.INTERNAL ? { cause: String(error) } : {}),
         });
