@@ -4,6 +4,8 @@ import { Code, createModelClient, type Frame, type FrameResult, type ModelClient
 import { convertRgb, png, rgbPixels } from '../support/images.js';
 import { startTestServer, waitFor, type TestServer } from '../support/server.js';
 import { failure } from '../support/client.js';
+import { engineRuns } from '../support/engine-runs.js';
+import { metricValue, watchMax } from '../support/metrics.js';
 
 let server: TestServer;
 let client: ModelClient;
@@ -152,11 +154,30 @@ describe('predictStream', () => {
     expect(pulls).toBe(6);
   });
 
-  it('passes the "latest" policy: stale frames come back ABORTED, the newest is answered', async () => {
-    const frames = Array.from({ length: 8 }, (_, i) => ({ id: `live-${i}`, image: image as Uint8Array }));
-    const results = await collect(client.predictStream(frames, { policy: 'latest', maxInFlight: 4, topK: 1 }));
-    expect(results.map((r) => r.id)).toEqual(frames.map((f) => f.id));
-    expect(results.some((r) => r.error?.codeName === 'ABORTED')).toBe(true);
+  it('passes the "latest" policy: one frame at work, stale frames ABORTED with no engine run, all in order', async () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `live-${i}`);
+    const results: FrameResult[] = [];
+    let allAnswered!: () => void;
+    const answered = new Promise<void>((resolve) => { allAnswered = resolve; });
+    // The source ends only once every frame is answered: a dropped frame's result must wait for no newer frame and
+    // for no end of the stream.
+    async function* camera(): AsyncGenerator<Frame> {
+      for (const id of ids) yield { id, image };
+      await answered;
+    }
+    const runsBefore = await engineRuns(server);
+    const working = watchMax(() => metricValue(server.metrics.registry, 'xception_stream_frames_working'));
+    // The deadline turns a hang (a result that never comes) into a DEADLINE_EXCEEDED failure.
+    for await (const result of client.predictStream(camera(), { policy: 'latest', maxInFlight: 4, topK: 1, deadline: 30_000 })) {
+      results.push(result);
+      if (results.length === ids.length) allAnswered();
+    }
+    expect(results.map((r) => r.id)).toEqual(ids);
+    const served = results.filter((r) => !r.error);
+    expect(await working.stop()).toBe(1);
+    expect((await engineRuns(server)) - runsBefore).toBe(served.length);
+    expect(results.filter((r) => r.error).map((r) => r.error!.codeName)).toEqual(results.filter((r) => r.error).map(() => 'ABORTED'));
+    expect(served.length).toBeLessThan(ids.length);
     expect(results.at(-1)!.error).toBeUndefined();
   });
 

@@ -13,7 +13,7 @@ export async function metricValue(source: MetricsSource, name: string, labels: R
   if (typeof source !== 'string') {
     const wanted = labelsKey(labels);
     const metric = await source.getSingleMetric(name)?.get();
-    return metric?.values.find((sample) => sample.metricName === undefined && labelsKey(sample.labels) === wanted)?.value ?? 0;
+    return metric?.values.find((sample) => !('metricName' in sample) && labelsKey(sample.labels) === wanted)?.value ?? 0;
   }
   return sampleValue(await (await fetch(source)).text(), name, labels);
 }

@@ -26,6 +26,17 @@ export interface FrameStreamOptions {
   readonly frameTimeoutMs?: number;
   /** Called for each frame's outcome (metrics, logs). */
   readonly onFrame?: (outcome: FrameOutcome) => void;
+  /**
+   * Where this stream adds its counts (gauges summed over the open streams): `inFlight`, frames read and not yet
+   * answered; `working`, those of them being prepared, queued or run.
+   */
+  readonly gauges?: { readonly inFlight: StreamGauge; readonly working: StreamGauge };
+}
+
+/** A count the stream moves up and down (a prom-client Gauge fits). */
+export interface StreamGauge {
+  inc(value?: number): void;
+  dec(value?: number): void;
 }
 
 export type FrameAnswer =
@@ -70,6 +81,8 @@ export async function* processFrames(
   let readerDone = false;
   let readerError: unknown;
   let drained = false;
+  /** The consumer is gone: read no more. */
+  let closed = false;
   /** Frames started and not yet answered. */
   let working = 0;
   /** "latest": the newest frame, read while another was being worked on; not started. */
@@ -83,52 +96,65 @@ export async function* processFrames(
 
   /** Takes a frame into the answer order; its work begins with run(). */
   const enqueue = (frame: PredictInput): Pending => {
+    const { id } = frame;
+    // Dropped once its work begins (the service has it then) or it is answered unstarted: "latest" keeps up to
+    // LATEST_BACKLOG answers waiting their turn, and they must not hold on to their images.
+    let input: PredictInput | undefined = frame;
     const controller = new AbortController();
     if (options.signal.aborted) controller.abort(options.signal.reason);
     const readAt = performance.now();
     let settle!: (answer: FrameAnswer) => void;
     const entry: Pending = {
-      id: frame.id,
+      id,
       controller,
       settled: false,
       started: false,
       answer: new Promise<FrameAnswer>((resolve) => { settle = resolve; }).then((answer) => {
         entry.settled = true;
+        input = undefined;
         const code = answer.error?.code ?? Code.OK;
         options.onFrame?.({
-          id: frame.id,
+          id,
           outcome: code === Code.OK ? 'ok' : code === Code.ABORTED ? 'dropped' : 'error',
           code,
           latencyMs: performance.now() - readAt,
         });
-        if (entry.started && --working === 0 && held) {
-          const next = held;
-          held = undefined;
-          next.run();
+        if (entry.started) {
+          working--;
+          options.gauges?.working.dec();
+          if (working === 0 && held) {
+            const next = held;
+            held = undefined;
+            next.run();
+          }
         }
         wakeReader?.();
         wakeWriter?.();
         return answer;
       }),
       run: () => {
-        if (entry.started || controller.signal.aborted) return;
+        if (entry.started || controller.signal.aborted || !input) return;
+        const frameInput = input;
+        input = undefined;
         entry.started = true;
         working++;
+        options.gauges?.working.inc();
         const context: CallContext = {
           signal: controller.signal,
           deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
         };
-        service.predict(frame, context).then(
-          (prediction) => settle({ id: frame.id, prediction }),
-          (error: unknown) => settle({ id: frame.id, error: asServiceError(error) }),
+        service.predict(frameInput, context).then(
+          (prediction) => settle({ id, prediction }),
+          (error: unknown) => settle({ id, error: asServiceError(error) }),
         );
       },
     };
     // A frame not started yet is answered with the reason as soon as it is aborted (dropped, cancelled).
     controller.signal.addEventListener('abort', () => {
-      if (!entry.started) settle({ id: frame.id, error: asServiceError(controller.signal.reason) });
+      if (!entry.started) settle({ id, error: asServiceError(controller.signal.reason) });
     }, { once: true });
     pending.push(entry);
+    options.gauges?.inFlight.inc();
     wakeWriter?.();
     return entry;
   };
@@ -145,7 +171,7 @@ export async function* processFrames(
   const reader = (async () => {
     try {
       const iterator = frames[Symbol.asyncIterator]();
-      while (!options.signal.aborted) {
+      while (!options.signal.aborted && !closed) {
         if (service.drainSignal.aborted) {
           drained = true;
           break;
@@ -157,7 +183,7 @@ export async function* processFrames(
           drained = true;
           break;
         }
-        if (next === 'cancelled' || next.done) break;
+        if (next === 'cancelled' || next.done || closed) break;
         if (options.policy === 'latest') {
           takeLatest(next.value);
           await untilRoom();
@@ -175,7 +201,7 @@ export async function* processFrames(
   })();
 
   async function untilRoom(): Promise<void> {
-    while (pending.length >= room && !options.signal.aborted) {
+    while (pending.length >= room && !options.signal.aborted && !closed) {
       await new Promise<void>((resolve) => { wakeReader = resolve; });
       wakeReader = undefined;
     }
@@ -207,6 +233,7 @@ export async function* processFrames(
       if (head) {
         const answer = await head.answer;
         pending.shift();
+        options.gauges?.inFlight.dec();
         wakeReader?.();
         yield answer;
         continue;
@@ -219,6 +246,9 @@ export async function* processFrames(
     if (readerError) throw readerError;
     if (drained) throw new ServiceError(Code.UNAVAILABLE, DRAIN_ERROR_MESSAGE);
   } finally {
+    closed = true;
+    wakeReader?.();
+    options.gauges?.inFlight.dec(pending.length);
     options.signal.removeEventListener('abort', onCallAbort);
     // The consumer stopped early (client cancelled, transport broke): stop the work still queued.
     for (const entry of pending) entry.controller.abort(new ServiceError(Code.CANCELLED, 'stream closed'));

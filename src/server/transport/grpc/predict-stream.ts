@@ -17,9 +17,7 @@ import { instanceHeader, recordCall, requireService, type HandlerContext } from 
 import { toPredictInput } from './request.js';
 import { toErrorResponse, toPredictResponse } from './response.js';
 import { toGrpcError, toServiceError } from './status.js';
-
-export const POLICY_HEADER = 'x-stream-policy';
-export const MAX_IN_FLIGHT_HEADER = 'x-max-in-flight';
+import { MAX_IN_FLIGHT_HEADER, POLICY_HEADER } from '../../../shared/stream-headers.js';
 
 export function predictStreamHandler(context: HandlerContext): handleBidiStreamingCall<PredictRequest, PredictResponse> {
   let activeStreams = 0;
@@ -56,6 +54,7 @@ export function predictStreamHandler(context: HandlerContext): handleBidiStreami
     const answers = processFrames(service, requests(call), {
       ...options,
       signal,
+      gauges: { inFlight: context.metrics.streamFramesInFlight, working: context.metrics.streamFramesWorking },
       onFrame: ({ outcome }) => {
         frames++;
         context.metrics.streamFrames.inc({ outcome });

@@ -1,9 +1,16 @@
-/** PredictStream over real gRPC: order, per-frame errors, backpressure, and the "latest" live-video policy. */
+/**
+ * PredictStream over real gRPC: order, per-frame errors and the "latest" live-video policy. Backpressure:
+ * test/server/stream-backpressure.test.ts.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Metadata as GrpcMetadata, status } from '@grpc/grpc-js';
-import { PixelFormat, type ModelServiceClient, type PredictRequest, type PredictResponse } from '../../../../src/gen/modelhub/v1/model_service.js';
+import { status } from '@grpc/grpc-js';
+import { PixelFormat, type ModelServiceClient, type PredictRequest } from '../../../../src/gen/modelhub/v1/model_service.js';
+import { engineRuns } from '../../../support/engine-runs.js';
 import { png, rgbPixels } from '../../../support/images.js';
-import { modelClient, startTestServer, waitFor, type TestServer } from '../../../support/server.js';
+import { metricValue, watchMax } from '../../../support/metrics.js';
+import { waitFor } from '../../../support/poll.js';
+import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
+import { openStream } from '../../../support/stream.js';
 
 let server: TestServer;
 let client: ModelServiceClient;
@@ -11,19 +18,6 @@ const pixels = rgbPixels(299, 299);
 const frame = (id: string): PredictRequest => ({
   id, topK: 1, input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: pixels } },
 });
-
-function openStream(headers: Record<string, string> = {}) {
-  const metadata = new GrpcMetadata();
-  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
-  const call = client.predictStream(metadata);
-  const responses: PredictResponse[] = [];
-  let ended = false;
-  let error: Error | undefined;
-  call.on('data', (r: PredictResponse) => responses.push(r));
-  call.on('end', () => { ended = true; });
-  call.on('error', (e) => { error = e; });
-  return { call, responses, get ended() { return ended; }, get error() { return error; } };
-}
 
 beforeAll(async () => {
   server = await startTestServer(['--stream-max-in-flight', '4', '--threads', '2']);
@@ -37,7 +31,7 @@ afterAll(async () => {
 
 describe('PredictStream', () => {
   it('answers every frame once, in request order, echoing ids', async () => {
-    const stream = openStream();
+    const stream = openStream(client);
     const ids = Array.from({ length: 12 }, (_, i) => `frame-${i}`);
     for (const id of ids) stream.call.write(frame(id));
     stream.call.end();
@@ -48,7 +42,7 @@ describe('PredictStream', () => {
   });
 
   it('answers a corrupt frame with an error and goes on with the next ones', async () => {
-    const stream = openStream();
+    const stream = openStream(client);
     stream.call.write(frame('good-1'));
     stream.call.write({ id: 'corrupt', topK: 0, input: { $case: 'image', value: (await png(100, 100)).subarray(0, 120) } });
     stream.call.write({ id: 'short', topK: 0, input: { $case: 'raw', value: { width: 50, height: 50, format: PixelFormat.PIXEL_FORMAT_RGB8, data: Buffer.alloc(10) } } });
@@ -64,26 +58,35 @@ describe('PredictStream', () => {
     expect(stream.responses[3]!.outputs[0]!.prediction).toHaveLength(1);
   });
 
-  it('with the "latest" policy, drops stale frames with ABORTED and keeps answering the newest', async () => {
-    const stream = openStream({ 'x-stream-policy': 'latest' });
-    const ids = Array.from({ length: 30 }, (_, i) => `live-${i}`);
+  it('with the "latest" policy: one frame at work, engine runs only for answered frames, stale ones ABORTED, all in order', async () => {
+    const metrics = server.metrics.registry;
+    const [runsBefore, droppedBefore] = await Promise.all([engineRuns(server), metricValue(metrics, 'xception_stream_dropped_frames_total')]);
+    const working = watchMax(() => metricValue(metrics, 'xception_stream_frames_working'));
+    const stream = openStream(client, { 'x-stream-policy': 'latest' });
+    const ids = Array.from({ length: 12 }, (_, i) => `live-${i}`);
     for (const id of ids) stream.call.write(frame(id)); // far faster than inference: most frames go stale
+    // Every frame is answered while the stream stays open and nothing more is sent: a dropped frame's answer waits
+    // for no newer frame and for no end of the stream, only for the answers before it.
+    await waitFor(() => stream.responses.length === ids.length || stream.error, 30_000, 'an answer to every frame');
     stream.call.end();
-    await waitFor(() => stream.ended || stream.error, 60_000, 'stream end');
+    await waitFor(() => stream.ended || stream.error, 10_000, 'stream end');
     expect(stream.error).toBeUndefined();
+
     expect(stream.responses.map((r) => r.id)).toEqual(ids); // one answer per frame, in order
-    const dropped = stream.responses.filter((r) => r.error?.code === status.ABORTED);
     const served = stream.responses.filter((r) => !r.error);
+    const dropped = stream.responses.filter((r) => r.error);
+    // The stream never has two frames at work, and no work is spent on a dropped frame.
+    expect(await working.stop()).toBe(1);
+    expect((await engineRuns(server)) - runsBefore).toBe(served.length);
+    for (const answer of dropped) expect(answer.error).toMatchObject({ code: status.ABORTED, message: expect.stringMatching(/dropped/) });
     expect(dropped.length).toBeGreaterThan(0);
-    expect(dropped[0]!.error!.message).toMatch(/dropped/);
-    expect(served.length).toBeGreaterThan(0);
-    expect(served.at(-1)!.id).toBe('live-29'); // the newest frame is never dropped
-    const droppedMetric = (await server.metrics.droppedFrames.get()).values[0]?.value ?? 0;
-    expect(droppedMetric).toBeGreaterThanOrEqual(dropped.length);
+    expect(served.at(-1)!.id).toBe(ids.at(-1)); // the newest frame is never dropped
+    for (const answer of served) expect(answer.outputs[0]!.prediction).toHaveLength(1);
+    expect((await metricValue(metrics, 'xception_stream_dropped_frames_total')) - droppedBefore).toBe(dropped.length);
   });
 
   it('refuses an unknown policy with INVALID_ARGUMENT', async () => {
-    const stream = openStream({ 'x-stream-policy': 'sometimes' });
+    const stream = openStream(client, { 'x-stream-policy': 'sometimes' });
     stream.call.end();
     await waitFor(() => stream.error, 10_000, 'refusal');
     expect((stream.error as any).code).toBe(status.INVALID_ARGUMENT);
