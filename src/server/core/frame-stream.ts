@@ -5,11 +5,12 @@
  *   handed to the consumer. Past that the reader stops pulling from `frames`, so the transport stops reading the
  *   socket and HTTP/2 flow control slows the sender; memory stays bounded however fast it sends and however slowly it
  *   reads.
- * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: one frame of the stream is worked
- *   on at a time; the newest frame read meanwhile waits, unprepared, and a newer one replaces it, the replaced one
- *   answered ABORTED at once. No work is spent on skipped frames, the stream is read as fast as the client sends (up
- *   to LATEST_BACKLOG answers waiting their turn), latency stays near one inference, and the caller knows exactly
- *   which frames were skipped.
+ * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: one frame of the stream is in
+ *   the engine at a time, and the next one is prepared meanwhile, so it starts the moment the engine frees. A frame
+ *   read while both are taken waits, undecoded, and a newer one replaces it, the replaced one answered ABORTED at
+ *   once. At most one decode per inference is spent however fast frames come, the stream is read as fast as the
+ *   client sends (up to LATEST_BACKLOG answers waiting their turn), latency stays near one inference, and the caller
+ *   knows exactly which frames were skipped.
  * - A frame that fails is answered with its error and the stream goes on.
  */
 import { Code, ServiceError } from '../errors.js';
@@ -60,6 +61,9 @@ export const DRAIN_ERROR_MESSAGE = 'server is shutting down; frames after the la
  */
 export const LATEST_BACKLOG = 256;
 
+/** "latest": frames of one stream at work at once — one in the engine, the next one prepared behind it. */
+const LATEST_AT_WORK = 2;
+
 interface Pending {
   readonly id: string;
   readonly controller: AbortController;
@@ -67,7 +71,8 @@ interface Pending {
   settled: boolean;
   /** Whether its work (prepare, queue, engine) has begun; "latest" holds the newest frame back until its turn. */
   started: boolean;
-  run(): void;
+  /** Starts its work; with `after`, it is prepared at once but runs only once `after` settles. */
+  run(after?: Promise<unknown>): void;
 }
 
 export async function* processFrames(
@@ -85,8 +90,10 @@ export async function* processFrames(
   let closed = false;
   /** Frames started and not yet answered. */
   let working = 0;
-  /** "latest": the newest frame, read while another was being worked on; not started. */
+  /** "latest": the newest frame, read while LATEST_AT_WORK others were at work; not started. */
   let held: Pending | undefined;
+  /** The frame started last: the next one started runs after it. */
+  let lastStarted: Pending | undefined;
   const room = options.policy === 'latest' ? Math.max(options.maxInFlight, LATEST_BACKLOG) : options.maxInFlight;
   // One listener for the whole stream (not one per frame: "latest" may hold hundreds of frames).
   const onCallAbort = () => {
@@ -122,26 +129,28 @@ export async function* processFrames(
         if (entry.started) {
           working--;
           options.gauges?.working.dec();
-          if (working === 0 && held) {
+          if (held && working < LATEST_AT_WORK) {
             const next = held;
             held = undefined;
-            next.run();
+            startLatest(next);
           }
         }
         wakeReader?.();
         wakeWriter?.();
         return answer;
       }),
-      run: () => {
+      run: (after) => {
         if (entry.started || controller.signal.aborted || !input) return;
         const frameInput = input;
         input = undefined;
         entry.started = true;
+        lastStarted = entry;
         working++;
         options.gauges?.working.inc();
         const context: CallContext = {
           signal: controller.signal,
           deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
+          after,
         };
         service.predict(frameInput, context).then(
           (prediction) => settle({ id, prediction }),
@@ -159,12 +168,17 @@ export async function* processFrames(
     return entry;
   };
 
-  /** "latest": a newer frame replaces the one waiting; it starts at once if nothing else of the stream is at work. */
+  /** "latest": starts a frame behind the one at work, if any (it is prepared now and runs when that one is done). */
+  const startLatest = (entry: Pending): void => {
+    entry.run(working > 0 && lastStarted && !lastStarted.settled ? lastStarted.answer : undefined);
+  };
+
+  /** "latest": a newer frame replaces the one waiting; it starts at once if the stream has room at work. */
   const takeLatest = (frame: PredictInput): void => {
     const entry = enqueue(frame);
     held?.controller.abort(droppedError(held.id));
     held = undefined;
-    if (working === 0) entry.run();
+    if (working < LATEST_AT_WORK) startLatest(entry);
     else held = entry;
   };
 

@@ -33,6 +33,8 @@ export interface CallContext {
   readonly signal?: AbortSignal;
   /** Absolute deadline, ms since the epoch; Infinity for none. */
   readonly deadline?: number;
+  /** Prepare at once, but do not run before this settles (see Scheduler's SubmitOptions.after). */
+  readonly after?: Promise<unknown>;
 }
 
 export interface StageTimings {
@@ -154,7 +156,7 @@ export class ModelService {
     const result = await this.scheduler.submit(
       (tensor) => this.prepare(image, tensor),
       (probabilities) => toLabelList(probabilities, labels, topK, sort),
-      { signal: context.signal, deadline: context.deadline },
+      { signal: context.signal, deadline: context.deadline, after: context.after },
     );
     this.metrics?.stageLatency.observe({ stage: 'prepare' }, result.prepareMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'queue' }, result.queueMs / 1000);

@@ -39,6 +39,8 @@ export interface SubmitOptions {
   readonly signal?: AbortSignal;
   /** Absolute deadline, ms since the epoch (Date.now()); Infinity for none. */
   readonly deadline?: number;
+  /** Prepared at once, but not run before this settles (a stream's next frame waits for the one before it). */
+  readonly after?: Promise<unknown>;
 }
 
 export interface ScheduledResult<T> {
@@ -179,15 +181,16 @@ export class Scheduler {
 
       // Through a promise, so a prepare() that throws synchronously still leaves the queue.
       Promise.resolve().then(() => prepare(slab.input)).then(
-        () => {
+        async () => {
           preparing = false;
+          entry.prepareMs = performance.now() - entry.admittedAt;
+          await options.after?.catch(() => {});
           if (!this.queue.includes(entry)) {
-            this.releaseSlab(slab); // cancelled or expired while decoding
+            this.releaseSlab(slab); // cancelled or expired while decoding or waiting its turn
             return;
           }
           entry.ready = true;
           entry.readyAt = performance.now();
-          entry.prepareMs = entry.readyAt - entry.admittedAt;
           this.dispatch();
         },
         (error) => {

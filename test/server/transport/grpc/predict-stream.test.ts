@@ -20,7 +20,8 @@ const frame = (id: string): PredictRequest => ({
 });
 
 beforeAll(async () => {
-  server = await startTestServer(['--stream-max-in-flight', '4', '--threads', '2']);
+  // Two engine slots, so that "one frame of a latest stream in the engine at a time" is the policy's doing.
+  server = await startTestServer(['--stream-max-in-flight', '4', '--threads', '1', '--max-concurrency', '2']);
   client = modelClient(server.address);
 });
 
@@ -58,10 +59,11 @@ describe('PredictStream', () => {
     expect(stream.responses[3]!.outputs[0]!.prediction).toHaveLength(1);
   });
 
-  it('with the "latest" policy: one frame at work, engine runs only for answered frames, stale ones ABORTED, all in order', async () => {
+  it('with the "latest" policy: one frame in the engine and the next prepared, runs only for answered frames, stale ones ABORTED, all in order', async () => {
     const metrics = server.metrics.registry;
     const [runsBefore, droppedBefore] = await Promise.all([engineRuns(server), metricValue(metrics, 'xception_stream_dropped_frames_total')]);
     const working = watchMax(() => metricValue(metrics, 'xception_stream_frames_working'));
+    const inEngine = watchMax(() => metricValue(metrics, 'xception_inflight_runs'));
     const stream = openStream(client, { 'x-stream-policy': 'latest' });
     const ids = Array.from({ length: 12 }, (_, i) => `live-${i}`);
     for (const id of ids) stream.call.write(frame(id)); // far faster than inference: most frames go stale
@@ -75,8 +77,10 @@ describe('PredictStream', () => {
     expect(stream.responses.map((r) => r.id)).toEqual(ids); // one answer per frame, in order
     const served = stream.responses.filter((r) => !r.error);
     const dropped = stream.responses.filter((r) => r.error);
-    // The stream never has two frames at work, and no work is spent on a dropped frame.
-    expect(await working.stop()).toBe(1);
+    // The stream has one frame in the engine and the next one prepared, never more, and no work is spent on a
+    // dropped frame.
+    expect(await working.stop()).toBe(2);
+    expect(await inEngine.stop()).toBe(1);
     expect((await engineRuns(server)) - runsBefore).toBe(served.length);
     for (const answer of dropped) expect(answer.error).toMatchObject({ code: status.ABORTED, message: expect.stringMatching(/dropped/) });
     expect(dropped.length).toBeGreaterThan(0);
