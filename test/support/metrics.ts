@@ -15,7 +15,7 @@ export async function metricValue(source: MetricsSource, name: string, labels: R
     const metric = await source.getSingleMetric(name)?.get();
     return metric?.values.find((sample) => !('metricName' in sample) && labelsKey(sample.labels) === wanted)?.value ?? 0;
   }
-  return sampleValue(await (await fetch(source)).text(), name, labels);
+  return sampleValue(await metricsText(source), name, labels);
 }
 
 /**
@@ -23,8 +23,35 @@ export async function metricValue(source: MetricsSource, name: string, labels: R
  * engine run starts): separate reads could see it in both or in neither.
  */
 export async function scrape(source: MetricsSource): Promise<(name: string, labels?: Record<string, string>) => number> {
-  const text = typeof source === 'string' ? await (await fetch(source)).text() : await source.metrics();
+  const text = await metricsText(source);
   return (name, labels = {}) => sampleValue(text, name, labels);
+}
+
+/** Each series name a query can select (a histogram's as NAME_bucket, NAME_sum, NAME_count), with its labels' values. */
+export type Exposition = Map<string, Map<string, Set<string>>>;
+
+/**
+ * What the server exposes, as PromQL sees it: every series name, with the values each of its labels has had in the
+ * samples so far. A metric without samples yet is listed with no labels.
+ */
+export async function exposition(source: MetricsSource): Promise<Exposition> {
+  const text = await metricsText(source);
+  const series: Exposition = new Map();
+  for (const [, family, type] of text.matchAll(/^# TYPE (\S+) (\w+)$/gm)) {
+    const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : [''];
+    for (const suffix of suffixes) series.set(`${family!}${suffix}`, new Map());
+  }
+  for (const sample of samples(text)) {
+    const labels = series.get(sample.name) ?? series.set(sample.name, new Map()).get(sample.name)!;
+    for (const [label, value] of Object.entries(sample.labels)) {
+      (labels.get(label) ?? labels.set(label, new Set()).get(label)!).add(value);
+    }
+  }
+  return series;
+}
+
+async function metricsText(source: MetricsSource): Promise<string> {
+  return typeof source === 'string' ? (await fetch(source)).text() : source.metrics();
 }
 
 /**
@@ -42,13 +69,20 @@ export async function admittedRequests(source: MetricsSource): Promise<{ queued:
 /** The value of a sample in Prometheus' text format. */
 function sampleValue(text: string, name: string, labels: Record<string, string>): number {
   const wanted = labelsKey(labels);
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const sample = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (labelsKey(sample) === wanted) return Number(match[3]);
+  for (const sample of samples(text)) {
+    if (sample.name === name && labelsKey(sample.labels) === wanted) return sample.value;
   }
   return 0;
+}
+
+/** The sample lines of Prometheus' text format. */
+function* samples(text: string): Generator<{ name: string; labels: Record<string, string>; value: number }> {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
+    yield { name: match[1]!, labels, value: Number(match[3]) };
+  }
 }
 
 function labelsKey(labels: Partial<Record<string, string | number>>): string {
