@@ -11,7 +11,8 @@
  *   latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase.
  *
- * Flags: --threads N (engine threads, default 2), --seconds S (stream phase length, default 10), --quick.
+ * Flags: --threads N (engine threads, default 2), --seconds S (stream phase length, default 10), --quick,
+ * --precision fp32|int8 (server and bare engine; int8 ranges from the calibration cache the server uses).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,11 +20,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createModelClient, type Frame } from '../src/client/index.js';
+import { int8Calibration } from '../src/server/engine/onnx/calibration.js';
 import { createOnnxEngine } from '../src/server/engine/onnx/onnx-engine.js';
 import { runTensors } from '../src/server/engine/tensor-slab.js';
 import { xception } from '../src/server/model/architecture.js';
 import { seededWeights } from '../src/server/model/weights/seeded.js';
-import { DEFAULT_MAX_INPUT_PIXELS } from '../src/server/config.js';
+import { DEFAULT_CONTRIB_DIR, DEFAULT_MAX_INPUT_PIXELS } from '../src/server/config.js';
 import { parseModelHubConfig } from '../src/server/contrib.js';
 import { decodeImage } from '../src/server/input/decode.js';
 import { inputLimitsFromConfig } from '../src/server/input/limits.js';
@@ -37,6 +39,9 @@ const option = (name: string, fallback: number) => {
 const quick = args.includes('--quick');
 const threads = option('threads', 2);
 const streamSeconds = option('seconds', quick ? 4 : 10);
+const precisionFlag = args.indexOf('--precision');
+const precision = precisionFlag >= 0 ? args[precisionFlag + 1] : 'fp32';
+if (precision !== 'fp32' && precision !== 'int8') throw new Error(`--precision must be fp32 or int8, got ${precision}`);
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -47,7 +52,12 @@ const ms = (v: number) => v.toFixed(1);
 /** The bare forward: median wall ms, and CPU ms per forward (all threads of this process: the engine's). */
 async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
   const arch = xception();
-  const engine = await createOnnxEngine(arch, seededWeights(arch, 0).weights, { threads });
+  const weights = seededWeights(arch, 0);
+  // The server's own int8 ranges: the same weights, samples and cache it starts from.
+  const int8 = precision === 'int8'
+    ? await int8Calibration({ arch, weights, contribDir: DEFAULT_CONTRIB_DIR, limits: inputLimits(), threads })
+    : undefined;
+  const engine = await createOnnxEngine(arch, weights.weights, { threads, int8 });
   const input = new Float32Array(299 * 299 * 3).map((_, i) => Math.sin(i) * 0.5);
   const times: number[] = [];
   for (let i = 0; i < 3; i++) await runTensors(engine, input, 1);
@@ -62,10 +72,14 @@ async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
   return { wallMs: percentile(times, 50), cpuMs: (used.user + used.system) / 1000 / times.length };
 }
 
+function inputLimits() {
+  const config = JSON.parse(readFileSync(new URL('../contrib_src/model/config.json', import.meta.url), 'utf8'));
+  return inputLimitsFromConfig(parseModelHubConfig(config), { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS });
+}
+
 /** decode → resize → float for each image, into one reused tensor (as a warm server writes into its slabs). */
 async function prepareTable(photo: Buffer): Promise<void> {
-  const config = JSON.parse(readFileSync(new URL('../contrib_src/model/config.json', import.meta.url), 'utf8'));
-  const limits = inputLimitsFromConfig(parseModelHubConfig(config), { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS });
+  const limits = inputLimits();
   sharp.concurrency(1);
   sharp.cache(false);
   const tensor = new Float32Array(299 * 299 * 3);
@@ -97,7 +111,7 @@ async function prepareTable(photo: Buffer): Promise<void> {
 async function startServer(): Promise<{ address: string; pid: number; rss(): number; cpuMs(): number; stop(): Promise<void> }> {
   const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
   const child = spawn(process.execPath, [main, '--host', '127.0.0.1', '--port', '0', '--threads', String(threads),
-    '--max-queue', '256', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--precision', precision, '--max-queue', '256', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -122,9 +136,9 @@ async function startServer(): Promise<{ address: string; pid: number; rss(): num
 }
 
 async function main(): Promise<void> {
-  console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}`);
+  console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}`);
   const { wallMs: bare, cpuMs: bareCpu } = await bareEngine();
-  console.log(`bare engine forward (onnx, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
+  console.log(`bare engine forward (onnx ${precision}, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
     `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`);
 
   const photo = readFileSync(new URL('../contrib_src/sample_data/orange.jpg', import.meta.url));

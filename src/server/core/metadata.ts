@@ -1,6 +1,7 @@
 /** GetMetadata's answer: ModelHub's config verbatim, typed fields callers use, labels, legal texts and the runtime. */
 import type { Metadata, Runtime } from '../../gen/modelhub/v1/model_service.js';
 import type { Contrib } from '../contrib.js';
+import type { ModelRuntime } from './model-runtime.js';
 
 const DIMENSIONS = ['channels', 'height', 'width'];
 
@@ -38,4 +39,9 @@ export function buildMetadata(contrib: Contrib, runtime: Runtime): Metadata {
     sampleFiles: [...contrib.sampleFiles],
     runtime,
   };
+}
+
+/** Runtime's precision fields: the arithmetic, and for int8 the calibration set its ranges came from. */
+export function precisionFields({ precision, calibration }: Pick<ModelRuntime, 'precision' | 'calibration'>): Pick<Runtime, 'precision' | 'calibration'> {
+  return { precision, calibration: calibration && { ...calibration } };
 }

@@ -1,12 +1,16 @@
 /**
- * The assembled model: contributor files, weights (and an honest account of them), and a warmed-up engine.
- * Built once at start-up, before health says SERVING.
+ * The assembled model: contributor files, weights (and an honest account of them), and a warmed-up engine — fp32, or
+ * int8 with its activation ranges calibrated (or read from the calibration cache). Built once at start-up, before
+ * health says SERVING.
  */
 import type { ServerConfig } from '../config.js';
 import { loadContrib, type Contrib } from '../contrib.js';
-import { createEngine } from '../engine/create-engine.js';
+import { checkEnginePrecision, createEngine, type Precision } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
+import { calibrationMetadata, int8Calibration, type CalibrationInfo, type Int8Calibration } from '../engine/onnx/calibration.js';
+import { int8Support } from '../engine/onnx/cpu-features.js';
 import { runTensors } from '../engine/tensor-slab.js';
+import { inputLimitsFromConfig } from '../input/limits.js';
 import { xception, type Architecture } from '../model/architecture.js';
 import { resolveWeights } from '../model/weights/resolve.js';
 import type { LoadedWeights } from '../model/weights/weight-map.js';
@@ -18,11 +22,20 @@ export interface ModelRuntime {
   /** Where the weights came from; the tensors themselves now live in the engine. */
   readonly weights: Omit<LoadedWeights, 'weights'>;
   readonly engine: Engine;
-  /** Build and warm-up timings, ms. */
-  readonly timings: { readonly weightsMs: number; readonly engineMs: number; readonly warmupMs: number };
+  readonly precision: Precision;
+  /** int8: the images its activation ranges were calibrated on. */
+  readonly calibration?: CalibrationInfo;
+  /** Build and warm-up timings, ms (calibration: 0 when the ranges came from the cache). */
+  readonly timings: {
+    readonly weightsMs: number;
+    readonly calibrationMs: number;
+    readonly engineMs: number;
+    readonly warmupMs: number;
+  };
 }
 
 export async function loadModelRuntime(config: ServerConfig, logger: Logger): Promise<ModelRuntime> {
+  checkEnginePrecision(config.engine, config.precision);
   const contrib = await loadContrib(config.contribDir);
   const arch = xception(contrib.labels.length);
 
@@ -45,14 +58,59 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
   }
 
   started = performance.now();
-  const engine = await createEngine(config.engine, arch, weights, { threads: config.threads });
+  const int8 = config.precision === 'int8' ? await calibrateInt8(config, contrib, arch, loaded, logger) : undefined;
+  const calibrationMs = int8?.cache.hit === false ? performance.now() - started : 0;
+
+  started = performance.now();
+  const engine = await createEngine(config.engine, arch, weights, {
+    threads: config.threads,
+    int8: int8 && { ranges: int8.ranges, metadata: calibrationMetadata(int8) },
+  });
   const engineMs = performance.now() - started;
 
   // One run before serving, so the first caller does not pay for lazy initialisation.
   started = performance.now();
   await runTensors(engine, new Float32Array(engine.inputSize), 1);
   const warmupMs = performance.now() - started;
-  logger.info({ ...engine.info, weightsMs: Math.round(weightsMs), engineMs: Math.round(engineMs), warmupMs: Math.round(warmupMs) }, 'engine ready');
+  logger.info({
+    ...engine.info, precision: config.precision, weightsMs: Math.round(weightsMs), calibrationMs: Math.round(calibrationMs),
+    engineMs: Math.round(engineMs), warmupMs: Math.round(warmupMs),
+  }, 'engine ready');
 
-  return { contrib, arch, weights: provenance, engine, timings: { weightsMs, engineMs, warmupMs } };
+  const calibration = int8 && { source: int8.source, images: int8.images, sha256: int8.sha256, method: int8.method };
+  return {
+    contrib, arch, weights: provenance, engine, precision: config.precision, calibration,
+    timings: { weightsMs, calibrationMs, engineMs, warmupMs },
+  };
+}
+
+/** The int8 graph's activation ranges (cached or calibrated now), with a warning where int8 may not pay. */
+async function calibrateInt8(
+  config: ServerConfig,
+  contrib: Contrib,
+  arch: Architecture,
+  weights: LoadedWeights,
+  logger: Logger,
+): Promise<Int8Calibration> {
+  const support = await int8Support();
+  if (support.flags.length === 0) {
+    logger.warn({ cpu: support.known ? 'no int8 dot-product flags' : 'flags unknown' },
+      'int8 without VNNI: this CPU shows none of avx512_vnni, avx_vnni, amx_int8 (or Arm dot product); ' +
+      'ONNX Runtime\'s int8 convolutions may run slower than fp32 here. Measure with `npm run bench:engine`, or use --precision fp32.');
+  }
+  const calibration = await int8Calibration({
+    arch,
+    weights,
+    contribDir: config.contribDir,
+    calibrationDir: config.calibrationDir,
+    limits: inputLimitsFromConfig(contrib.config, { maxInputPixels: config.maxInputPixels }),
+    threads: config.threads,
+  });
+  const { source, images, sha256, method, cache } = calibration;
+  if (cache.hit) logger.info({ source, images, sha256, method, cache: cache.path }, 'int8 activation ranges from the calibration cache');
+  else logger.info({ source, images, sha256, method, cache: cache.path }, 'int8 activation ranges calibrated');
+  if (cache.writeError !== undefined) {
+    logger.warn({ cache: cache.path, error: cache.writeError }, 'could not write the calibration cache: every start will calibrate again');
+  }
+  return calibration;
 }

@@ -2,13 +2,29 @@
 import type { Architecture } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights/weight-map.js';
 import type { Engine, EngineName, EngineOptions } from './engine.js';
+import type { Int8GraphOptions } from './onnx/onnx-engine.js';
+
+export type Precision = 'fp32' | 'int8';
+
+export interface CreateEngineOptions extends EngineOptions {
+  /** The int8 graph's calibrated ranges; absent: fp32. Only the onnx engine has an int8 path. */
+  readonly int8?: Int8GraphOptions;
+}
+
+/** Refuses a precision the engine does not implement, before anything is loaded. */
+export function checkEnginePrecision(name: EngineName, precision: Precision): void {
+  if (precision === 'int8' && name !== 'onnx') {
+    throw new Error(`the ${name} engine has no int8 path: --precision int8 needs --engine onnx (or use --precision fp32)`);
+  }
+}
 
 export async function createEngine(
   name: EngineName,
   arch: Architecture,
   weights: WeightMap,
-  options: EngineOptions,
+  options: CreateEngineOptions,
 ): Promise<Engine> {
+  checkEnginePrecision(name, options.int8 === undefined ? 'fp32' : 'int8');
   switch (name) {
     case 'onnx': {
       const { createOnnxEngine } = await import('./onnx/onnx-engine.js');

@@ -55,8 +55,8 @@ export class Metrics {
     labelNames: ['state'] as const, registers: [this.registry],
   });
   readonly engineInfo = new Gauge({
-    name: 'xception_engine_info', help: 'The engine in use (value 1)',
-    labelNames: ['engine', 'backend', 'threads', 'weights_format', 'pretrained'] as const, registers: [this.registry],
+    name: 'xception_engine_info', help: 'The engine in use (value 1); precision is fp32 or int8',
+    labelNames: ['engine', 'backend', 'threads', 'precision', 'weights_format', 'pretrained'] as const, registers: [this.registry],
   });
 
   constructor() {

@@ -6,6 +6,13 @@
  * into convolutions as model/inference-graph.ts decides, so inference runs mostly Conv, Relu, Add, MaxPool and the
  * classifier. TensorFlow's 'same' padding is written as explicit (possibly asymmetric) pads computed from the
  * spatial sizes tracked through the graph.
+ *
+ * Three variants come from the one compiler (GraphPrecision): fp32; fp32 with every quantisation point as an extra
+ * output (for calibration); and int8 in ONNX's QDQ form, which ONNX Runtime fuses into integer kernels (QLinearConv,
+ * QLinearAdd, uint8 MaxPool). In the int8 graph each activation that feeds a convolution, add or pool passes through
+ * QuantizeLinear → DequantizeLinear (uint8, per tensor, scales from calibration); convolution kernels are int8 per
+ * output channel and biases int32; a ReLU that alone reads a convolution disappears into the convolution's output
+ * quantisation (zero point 0 clamps negatives); global pooling and the classifier stay float.
  */
 import {
   AttributeProto,
@@ -29,6 +36,14 @@ import type {
 import { batchNormAffine, foldBatchNorm, inferenceGraph, type InferenceGraph } from '../../model/inference-graph.js';
 import { weightLookup, type WeightLookup } from '../../model/weights/weight-lookup.js';
 import type { WeightMap } from '../../model/weights/weight-map.js';
+import {
+  biasScales,
+  quantizeBias,
+  quantizeKernelPerChannel,
+  uint8Params,
+  type ActivationRanges,
+  type QuantParams,
+} from './quantize.js';
 
 export const INPUT_NAME = 'input';
 export const OUTPUT_NAME = 'probabilities';
@@ -37,12 +52,26 @@ const BATCH_DIM = 'batch';
 const OPSET_VERSION = 17;
 const IR_VERSION = 8;
 
+/** Which graph to build: see the module comment. */
+export type GraphPrecision =
+  | { readonly kind: 'fp32' }
+  | { readonly kind: 'calibration' }
+  | { readonly kind: 'int8'; readonly ranges: ActivationRanges };
+
+export interface CompileOptions {
+  readonly precision?: GraphPrecision;
+  /** Written into the model's metadata_props (e.g. the calibration set of an int8 graph). */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
 /** A layer's output as the graph sees it: an NCHW feature map, or a [batch, features] matrix after pooling. */
 interface Value {
   readonly tensor: string;
   readonly channels: number;
   /** Spatial size; undefined once flattened. */
   readonly spatial?: Spatial;
+  /** The calibrated range this value is quantised with (int8 graph); undefined for float-only values. */
+  readonly range?: string;
 }
 
 interface Spatial {
@@ -73,15 +102,34 @@ export function tfPadding(size: number, kernel: number, stride: number, padding:
 }
 
 /** Serialises the architecture and weights as an ONNX ModelProto (opset 17, IR 8). */
-export function compileOnnxModel(arch: Architecture, weights: WeightMap): Uint8Array {
-  const graph = new GraphCompiler(arch, weights).compile();
+export function compileOnnxModel(arch: Architecture, weights: WeightMap, options: CompileOptions = {}): Uint8Array {
+  return compile(arch, weights, options).model;
+}
+
+/**
+ * The fp32 graph with every activation the int8 graph quantises as an extra output, and those outputs' names:
+ * running it on sample images gives the ranges the int8 graph needs.
+ */
+export function compileCalibrationModel(arch: Architecture, weights: WeightMap): { model: Uint8Array; tensors: string[] } {
+  const { model, observed } = compile(arch, weights, { precision: { kind: 'calibration' } });
+  return { model, tensors: observed };
+}
+
+function compile(arch: Architecture, weights: WeightMap, options: CompileOptions): { model: Uint8Array; observed: string[] } {
+  const precision = options.precision ?? { kind: 'fp32' };
+  const graph = new GraphCompiler(arch, weights, precision).compile();
+  const docs: Record<GraphPrecision['kind'], string> = {
+    fp32: 'with BatchNorm folded into convolutions',
+    calibration: 'with BatchNorm folded into convolutions, every quantisation point exposed for calibration',
+    int8: 'with BatchNorm folded into convolutions, statically quantised (QDQ: uint8 activations, int8 per-channel kernels)',
+  };
   const model: ModelProto = {
     irVersion: IR_VERSION,
     producerName: 'xception-service',
     producerVersion: '0.1.0',
     domain: '',
     modelVersion: 1,
-    docString: `${arch.name}, compiled from the declarative architecture with BatchNorm folded into convolutions`,
+    docString: `${arch.name}, compiled from the declarative architecture ${docs[precision.kind]}`,
     graph: {
       name: arch.name,
       node: graph.nodes,
@@ -92,8 +140,10 @@ export function compileOnnxModel(arch: Architecture, weights: WeightMap): Uint8A
       docString: '',
     },
     opsetImport: [{ domain: '', version: OPSET_VERSION }],
+    metadataProps: Object.entries({ 'xception.precision': precision.kind, ...options.metadata })
+      .map(([key, value]) => ({ key, value })),
   };
-  return ModelProto.encode(model).finish();
+  return { model: ModelProto.encode(model).finish(), observed: graph.observed };
 }
 
 class GraphCompiler {
@@ -101,8 +151,14 @@ class GraphCompiler {
   readonly initializers: TensorProto[] = [];
   readonly inputs: ValueInfoProto[] = [];
   readonly outputs: ValueInfoProto[] = [];
+  /** Calibration graph: the quantisation points exposed as outputs. */
+  readonly observed: string[] = [];
 
   private readonly values = new Map<string, Value>();
+  /** Int8 graph: each range's scale and zero-point initializers, created once and shared by its Q/DQ nodes. */
+  private readonly quantParams = new Map<string, { params: QuantParams; scale: string; zeroPoint: string }>();
+  /** Int8 graph: ReLUs folded into the quantisation of the convolution they alone read. */
+  private readonly absorbedRelus = new Set<string>();
   private readonly graph: InferenceGraph;
   private readonly weight: WeightLookup;
   private readonly lastLayer: Layer;
@@ -110,6 +166,7 @@ class GraphCompiler {
   constructor(
     private readonly arch: Architecture,
     weights: WeightMap,
+    private readonly precision: GraphPrecision,
   ) {
     const last = arch.layers.at(-1);
     if (last === undefined) throw new Error(`architecture ${arch.name} has no layers`);
@@ -127,7 +184,7 @@ class GraphCompiler {
           `its last layer ${this.lastLayer.name} does not`,
       );
     }
-    this.outputs.push(valueInfo(OUTPUT_NAME, [BATCH_DIM, output.channels]));
+    this.outputs.unshift(valueInfo(OUTPUT_NAME, [BATCH_DIM, output.channels]));
     return this;
   }
 
@@ -143,7 +200,7 @@ class GraphCompiler {
         // Transposed once here; ORT's layout pass then works in its blocked NCHWc format throughout.
         const tensor = `${layer.name}/nchw`;
         this.node('Transpose', `${layer.name}/to_nchw`, [INPUT_NAME], [tensor], [ints('perm', [0, 3, 1, 2])]);
-        this.values.set(layer.name, { tensor, channels, spatial: { height, width } });
+        this.values.set(layer.name, this.activation({ tensor, channels, spatial: { height, width } }));
         return;
       }
       case 'conv2d':
@@ -154,6 +211,10 @@ class GraphCompiler {
         if (!this.graph.isFolded(layer.name)) this.standaloneBatchNorm(layer);
         return;
       case 'relu':
+        if (this.absorbedRelus.has(layer.name)) {
+          this.values.set(layer.name, this.input(layer, 0));
+          return;
+        }
         return this.elementwise(layer, 'Relu');
       case 'add':
         return this.elementwise(layer, 'Add');
@@ -191,23 +252,19 @@ class GraphCompiler {
 
     const rows = tfPadding(x.spatial.height, k, 1, layer.padding);
     const cols = tfPadding(x.spatial.width, k, 1, layer.padding);
-    const depthwiseKernel = this.initializer(
-      `${layer.name}/depthwise_kernel`,
-      [x.channels, 1, k, k],
-      depthwiseKernelToOnnx(depthwise.data, k, x.channels),
-    );
     const depthwiseOut = `${layer.name}/depthwise`;
-    this.node('Conv', `${layer.name}/depthwise`, [x.tensor, depthwiseKernel], [depthwiseOut], [
+    const inputs = this.convInputs(x, `${layer.name}/depthwise`, [x.channels, 1, k, k], depthwiseKernelToOnnx(depthwise.data, k, x.channels));
+    this.node('Conv', `${layer.name}/depthwise`, inputs, [depthwiseOut], [
       ints('kernel_shape', [k, k]),
       ints('strides', [1, 1]),
       ints('pads', [rows.before, cols.before, rows.after, cols.after]),
       int('group', x.channels),
     ]);
-    const mid: FeatureMap = {
+    const mid = this.activation({
       tensor: depthwiseOut,
       channels: x.channels,
       spatial: { height: rows.out, width: cols.out },
-    };
+    }) as FeatureMap;
     this.convWithFoldedNorm(layer, mid, pointwise.data, 1, 1, 'valid', `${layer.name}/pointwise`);
   }
 
@@ -230,8 +287,7 @@ class GraphCompiler {
     const rows = tfPadding(x.spatial.height, k, stride, padding);
     const cols = tfPadding(x.spatial.width, k, stride, padding);
     const kernel = convKernelToOnnx(folded.kernel, k, x.channels, filters);
-    const inputs = [x.tensor, this.initializer(`${nodeName}/kernel`, [filters, x.channels, k, k], kernel)];
-    if (folded.bias !== undefined) inputs.push(this.initializer(`${nodeName}/bias`, [filters], folded.bias));
+    const inputs = this.convInputs(x, nodeName, [filters, x.channels, k, k], kernel, folded.bias);
     const tensor = this.tensorName(outputLayer);
     this.node('Conv', nodeName, inputs, [tensor], [
       ints('kernel_shape', [k, k]),
@@ -239,11 +295,91 @@ class GraphCompiler {
       ints('pads', [rows.before, cols.before, rows.after, cols.after]),
       int('group', 1),
     ]);
-    this.values.set(outputLayer.name, {
-      tensor,
-      channels: filters,
-      spatial: { height: rows.out, width: cols.out },
-    });
+    // A ReLU that alone reads this output is the quantisation of it with the ReLU's own range (zero point 0).
+    const reader = this.graph.soleReader(outputLayer.name);
+    const absorbRelu = this.precision.kind === 'int8' && reader?.kind === 'relu';
+    if (absorbRelu) this.absorbedRelus.add(reader.name);
+    this.values.set(outputLayer.name, this.activation(
+      { tensor, channels: filters, spatial: { height: rows.out, width: cols.out } },
+      absorbRelu ? reader.name : tensor,
+    ));
+  }
+
+  /**
+   * A Conv's weight inputs after its data input: the float kernel (and bias) as they are, or, in the int8 graph, int8
+   * per-channel codes (and int32 bias codes at input scale × kernel scale) behind DequantizeLinear.
+   */
+  private convInputs(x: FeatureMap, nodeName: string, dims: readonly number[], kernel: Float32Array, bias?: Float32Array): string[] {
+    if (this.precision.kind !== 'int8') {
+      const inputs = [x.tensor, this.initializer(`${nodeName}/kernel`, dims, kernel)];
+      if (bias !== undefined) inputs.push(this.initializer(`${nodeName}/bias`, [dims[0]!], bias));
+      return inputs;
+    }
+    if (x.range === undefined) throw new Error(`${nodeName}: the int8 graph needs a quantised input, got ${x.tensor}`);
+    const outChannels = dims[0]!;
+    const channelAxis = [int('axis', 0)];
+    const codes = quantizeKernelPerChannel(kernel, outChannels);
+    const kernelName = `${nodeName}/kernel`;
+    this.node('DequantizeLinear', `${kernelName}/dequantize`, [
+      this.rawInitializer(`${kernelName}/q`, dims, TensorProto_DataType.INT8, codes.data),
+      this.initializer(`${kernelName}/scale`, [outChannels], codes.scales),
+      this.rawInitializer(`${kernelName}/zero_point`, [outChannels], TensorProto_DataType.INT8, new Int8Array(outChannels)),
+    ], [kernelName], channelAxis);
+    const inputs = [x.tensor, kernelName];
+    if (bias !== undefined) {
+      const scales = biasScales(this.quantization(x.range).params.scale, codes.scales);
+      const biasName = `${nodeName}/bias`;
+      this.node('DequantizeLinear', `${biasName}/dequantize`, [
+        this.rawInitializer(`${biasName}/q`, [outChannels], TensorProto_DataType.INT32, quantizeBias(bias, scales)),
+        this.initializer(`${biasName}/scale`, [outChannels], scales),
+        this.rawInitializer(`${biasName}/zero_point`, [outChannels], TensorProto_DataType.INT32, new Int32Array(outChannels)),
+      ], [biasName], channelAxis);
+      inputs.push(biasName);
+    }
+    return inputs;
+  }
+
+  /**
+   * A quantisation point: a tensor the int8 graph stores as uint8. The fp32 graph leaves it alone; the calibration
+   * graph also outputs it; the int8 graph routes it through QuantizeLinear → DequantizeLinear with the scale of
+   * `range` (its own name unless a ReLU or pool shares another's), and readers take the dequantised tensor.
+   */
+  private activation(value: Value, range = value.tensor): Value {
+    switch (this.precision.kind) {
+      case 'fp32':
+        return value;
+      case 'calibration':
+        if (range === value.tensor) {
+          this.observed.push(value.tensor);
+          this.outputs.push(valueInfo(value.tensor, [BATCH_DIM, value.channels, ...(value.spatial ? [value.spatial.height, value.spatial.width] : [])]));
+        }
+        return { ...value, range };
+      case 'int8': {
+        const { scale, zeroPoint } = this.quantization(range);
+        const quantized = `${value.tensor}/quantized`;
+        const dequantized = `${value.tensor}/dequantized`;
+        this.node('QuantizeLinear', `${value.tensor}/quantize`, [value.tensor, scale, zeroPoint], [quantized]);
+        this.node('DequantizeLinear', `${value.tensor}/dequantize`, [quantized, scale, zeroPoint], [dequantized]);
+        return { ...value, tensor: dequantized, range };
+      }
+    }
+  }
+
+  /** The uint8 parameters of a calibrated range, and their initializers. */
+  private quantization(range: string): { params: QuantParams; scale: string; zeroPoint: string } {
+    let known = this.quantParams.get(range);
+    if (known !== undefined) return known;
+    if (this.precision.kind !== 'int8') throw new Error('quantisation parameters exist only in the int8 graph');
+    const calibrated = this.precision.ranges.get(range);
+    if (calibrated === undefined) throw new Error(`no calibrated range for tensor ${range}: the calibration does not match this graph`);
+    const params = uint8Params(calibrated);
+    known = {
+      params,
+      scale: this.initializer(`${range}/scale`, [], Float32Array.of(params.scale)),
+      zeroPoint: this.rawInitializer(`${range}/zero_point`, [], TensorProto_DataType.UINT8, Uint8Array.of(params.zeroPoint)),
+    };
+    this.quantParams.set(range, known);
+    return known;
   }
 
   /** A BatchNorm with no convolution to fold into becomes a per-channel Mul and Add. */
@@ -258,7 +394,7 @@ class GraphCompiler {
     this.node('Mul', `${layer.name}/mul`, [x.tensor, scaleName], [scaled]);
     const tensor = this.tensorName(layer);
     this.node('Add', `${layer.name}/add`, [scaled, shiftName], [tensor]);
-    this.values.set(layer.name, { ...x, tensor });
+    this.values.set(layer.name, this.activation({ ...x, tensor }));
   }
 
   private elementwise(layer: Layer, opType: 'Relu' | 'Add'): void {
@@ -275,7 +411,8 @@ class GraphCompiler {
     }
     const tensor = this.tensorName(layer);
     this.node(opType, layer.name, inputs.map((v) => v.tensor), [tensor]);
-    this.values.set(layer.name, { ...first, tensor });
+    const value = { ...first, tensor };
+    this.values.set(layer.name, first.spatial === undefined ? value : this.activation(value));
   }
 
   /** ONNX MaxPool never lets padded cells win, which is TensorFlow's −∞ padding. */
@@ -289,7 +426,9 @@ class GraphCompiler {
       ints('strides', [layer.strides, layer.strides]),
       ints('pads', [rows.before, cols.before, rows.after, cols.after]),
     ]);
-    this.values.set(layer.name, { tensor, channels: x.channels, spatial: { height: rows.out, width: cols.out } });
+    // Pooling picks values, so its output keeps its input's scale: with equal Q/DQ on both sides it runs on uint8.
+    const value = { tensor, channels: x.channels, spatial: { height: rows.out, width: cols.out } };
+    this.values.set(layer.name, x.range === undefined ? value : this.activation(value, x.range));
   }
 
   /** Gemm with Keras' [in, out] kernel as B, then the softmax over classes. */
@@ -332,10 +471,19 @@ class GraphCompiler {
   }
 
   private initializer(name: string, dims: readonly number[], data: Float32Array): string {
+    return this.rawInitializer(name, dims, TensorProto_DataType.FLOAT, data);
+  }
+
+  private rawInitializer(
+    name: string,
+    dims: readonly number[],
+    dataType: TensorProto_DataType,
+    data: Float32Array | Int32Array | Int8Array | Uint8Array,
+  ): string {
     this.initializers.push({
       name,
       dims: [...dims],
-      dataType: TensorProto_DataType.FLOAT,
+      dataType,
       rawData: littleEndianBytes(data),
       floatData: [],
       int64Data: [],
@@ -377,10 +525,11 @@ function depthwiseKernelToOnnx(keras: Float32Array, k: number, channels: number)
 const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** ONNX raw_data is little-endian; on the (little-endian) hosts we run on this is a view, not a copy. */
-function littleEndianBytes(data: Float32Array): Buffer {
-  if (hostIsLittleEndian) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+function littleEndianBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Buffer {
+  if (hostIsLittleEndian || data.BYTES_PER_ELEMENT === 1) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const bytes = Buffer.alloc(data.byteLength);
-  data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  if (data instanceof Float32Array) data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  else data.forEach((v, i) => bytes.writeInt32LE(v, i * 4));
   return bytes;
 }
 
