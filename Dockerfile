@@ -10,13 +10,14 @@
 # fetch them at start:
 #   docker run … xception:0.1.0 sh -c 'node dist/cli/main.js fetch-weights && exec node dist/server/main.js --require-pretrained'
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# .npmrc before npm ci: it sets onnxruntime-node-install=skip (the CPU library ships in the package; the optional CUDA
-# download is not wanted).
-COPY package.json package-lock.json .npmrc ./
+# onnxruntime-node's CPU library ships in the package; its install script would download optional CUDA binaries.
+# package.json's allowScripts denies that script (npm ≥ 11.16); the variable skips the download for older npm.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json ./
 COPY tsconfig.json buf.yaml buf.gen.yaml ./
 COPY proto ./proto
 COPY src ./src

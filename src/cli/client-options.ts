@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { createModelClient, type ModelClient, type ModelClientOptions } from '../client/index.js';
 import { readInputFile } from './files.js';
-import { wholeNumber } from './parse.js';
+import { serverAddress, wholeNumber } from './parse.js';
 
 export const DEFAULT_ADDRESS = 'localhost:50051';
 
@@ -23,7 +23,7 @@ export function addClientOptions(command: Command, defaults: { deadlineMs?: numb
   if (defaults.deadlineMs !== undefined) deadline.default(defaults.deadlineMs);
   return command
     .addOption(new Option('--address <host:port>', 'server address; a comma list of IP:port pairs, or a DNS name with several records, balances over replicas')
-      .env('XCEPTION_ADDRESS').default(DEFAULT_ADDRESS))
+      .env('XCEPTION_ADDRESS').default(DEFAULT_ADDRESS).argParser(serverAddress))
     .addOption(new Option('--tls', 'connect over TLS, verifying the server with the system CAs (implied by --tls-ca)'))
     .addOption(new Option('--tls-ca <path>', 'PEM CA bundle to verify the server with'))
     .addOption(new Option('--tls-cert <path>', 'PEM client certificate, for mutual TLS'))

@@ -1,5 +1,5 @@
 /** How results look on a terminal, and as JSON. */
-import type { FrameResult, ModelError, ModelMetadata, Prediction } from '../client/index.js';
+import type { FrameResult, ModelError, ModelMetadata, Prediction, Runtime } from '../client/index.js';
 
 export function percent(probability: number): string {
   return `${(probability * 100).toFixed(2)}%`;
@@ -7,6 +7,28 @@ export function percent(probability: number): string {
 
 function milliseconds(seconds: number): string {
   return `${Math.round(seconds * 1000)} ms`;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** 16777216 → "16 MiB", 1536 → "1.5 KiB", 100 → "100 bytes". */
+export function bytes(n: number): string {
+  const [unit, size] = n >= MiB ? ['MiB', MiB] as const : n >= KiB ? ['KiB', KiB] as const : [undefined, 1] as const;
+  if (!unit) return `${n} bytes`;
+  const value = n / size;
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
+}
+
+/** 40000000 → "40,000,000". */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** The line above predict's tables when the server's predictions cannot mean anything; undefined when pretrained. */
+export function notPretrainedNote(runtime: Runtime): string | undefined {
+  if (runtime.pretrained) return undefined;
+  return `note: the server's weights are NOT pretrained (seeded random, seed ${runtime.seed}): these classes are meaningless`;
 }
 
 /** One image's top-k as a small table under a heading line. */
@@ -70,12 +92,18 @@ export function metadataSummary(metadata: ModelMetadata): string {
   if (runtime) {
     lines.push(
       ['engine', `${runtime.engine} (${runtime.backend}), ${runtime.threads} threads, ${runtime.maxConcurrency} at once, queue ${runtime.maxQueue}`],
-      ['weights', `${runtime.weightsFormat} from ${runtime.weightsSource}, sha256 ${runtime.weightsSha256.slice(0, 16)}…`],
+      ['weights', `${weightsOrigin(runtime)}, sha256 ${runtime.weightsSha256.slice(0, 16)}…`],
       ['pretrained', runtime.pretrained ? 'yes' : `NO — random weights (seed ${runtime.seed}): predictions are meaningless`],
-      ['limits', `messages up to ${runtime.maxMessageBytes} bytes, images up to ${runtime.maxInputPixels} pixels`],
+      ['limits', `messages up to ${bytes(runtime.maxMessageBytes)}, images up to ${count(runtime.maxInputPixels)} pixels`],
       ['instance', `${runtime.instance}, version ${runtime.version}`],
     );
   }
   const width = Math.max(...lines.map(([key]) => key.length));
   return lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** "keras-hdf5 from /models/xception.h5", or "seeded random (seed 0)" where the weights came from no file. */
+function weightsOrigin(runtime: Runtime): string {
+  if (runtime.weightsFormat === 'seeded-random') return `seeded random (seed ${runtime.seed})`;
+  return `${runtime.weightsFormat} from ${runtime.weightsSource}`;
 }

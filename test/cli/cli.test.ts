@@ -16,6 +16,8 @@ import { png } from '../support/images.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
+/** The client package's bin (xception-client): the client commands alone. */
+const CLIENT_CLI = join(ROOT, 'dist/cli/client-main.js');
 
 interface Run {
   readonly code: number;
@@ -23,14 +25,21 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs the CLI to completion. XCEPTION_* variables of the test's own environment are left out. */
-function xception(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Run> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+/** The test's environment without its own XCEPTION_* variables. */
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+
+/** Runs a command to completion in the test's folder. */
+function runCommand(file: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...nodeArgs, CLI, ...args], { env: { ...clean, ...env }, cwd: dir }, (error, stdout, stderr) => {
+    execFile(file, args, { env: { ...CLEAN_ENV, ...env }, cwd: dir }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** Runs the CLI to completion. */
+function xception(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Run> {
+  return runCommand(process.execPath, [...nodeArgs, CLI, ...args], env);
 }
 
 let dir: string;
@@ -71,15 +80,24 @@ afterAll(async () => {
 });
 
 describe('xception predict', () => {
-  it('prints a top-k table per image', async () => {
+  it('prints a top-k table per image, under a note that the weights are not pretrained', async () => {
     const run = await xception(['predict', image, '--address', address, '--top-k', '3']);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
-    const lines = run.stdout.trim().split('\n');
+    const [note, blank, ...lines] = run.stdout.trim().split('\n');
+    expect(note).toBe("note: the server's weights are NOT pretrained (seeded random, seed 0): these classes are meaningless");
+    expect(blank).toBe('');
     expect(lines[0]).toMatch(new RegExp(`^${image}  \\(instance cli-test, \\d+ ms\\)$`));
     expect(lines[1]).toMatch(/^ {3}# {2}class +probability {2}index$/);
     expect(lines.slice(2)).toHaveLength(3);
     for (const [i, row] of lines.slice(2).entries()) expect(row).toMatch(new RegExp(`^ +${i + 1}  .+ +\\d+\\.\\d\\d% +#\\d+$`));
+  });
+
+  it('expands a folder to its image files, by name, as stream does', async () => {
+    const run = await xception(['predict', join(dir, 'frames'), '--json', '--top-k', '1', '--address', address]);
+    expect(run.code).toBe(0);
+    const results = JSON.parse(run.stdout) as { file: string }[];
+    expect(results.map((r) => r.file)).toEqual([0, 1, 2, 3, 4].map((i) => join(dir, 'frames', `frame-${i}.png`)));
   });
 
   it('prints JSON with --json: one entry per file, in order', async () => {
@@ -121,10 +139,10 @@ describe('xception predict', () => {
     expect(fine!.labels).toHaveLength(5); // the model's default top 5
   });
 
-  it('fails in one line, exit 1, when no server answers', async () => {
+  it('says "connection refused" in one line, exit 1, when no server answers', async () => {
     const run = await xception(['predict', image, '--address', '127.0.0.1:1']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^xception: predict: .*picture\.png: UNAVAILABLE: [^\n]+\n$/);
+    expect(run.stderr).toBe(`xception: predict: ${image}: UNAVAILABLE: connection refused at 127.0.0.1:1\n`);
   });
 });
 
@@ -134,6 +152,8 @@ describe('xception metadata', () => {
     expect(summary.code).toBe(0);
     expect(summary.stdout).toMatch(/^model +xception \(/);
     expect(summary.stdout).toMatch(/^pretrained +NO — random weights/m);
+    expect(summary.stdout).toMatch(/^weights +seeded random \(seed 0\), sha256 [0-9a-f]{16}…$/m);
+    expect(summary.stdout).toMatch(/^limits +messages up to 16 MiB, images up to 40,000,000 pixels$/m);
     expect(summary.stdout).toMatch(/^instance +cli-test, version \d/m);
     const json = await xception(['metadata', '--json', '--address', address]);
     expect(json.code).toBe(0);
@@ -149,8 +169,7 @@ describe('xception health', () => {
     const ok = await xception(['health', '--address', address]);
     expect(ok).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
     const down = await xception(['health', '--address', '127.0.0.1:1', '--deadline', '2000']);
-    expect(down.code).toBe(1);
-    expect(down.stderr).toMatch(/^xception: health: UNAVAILABLE: [^\n]+\n$/);
+    expect(down).toEqual({ code: 1, stdout: '', stderr: 'xception: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n' });
   });
 });
 
@@ -176,6 +195,13 @@ describe('xception stream', () => {
     expect(run.stderr).toMatch(/^4 frames in .* \(2 ok, 2 failed, 0 dropped\)\n$/);
   });
 
+  it('stops quietly, exit 0, when its reader goes away (`stream --json | head -n 1`)', async () => {
+    const pipeline = `set -o pipefail; "${process.execPath}" "${CLI}" stream "${join(dir, 'frames')}" --json --repeat 40 --address ${address} | head -n 1`;
+    const run = await runCommand('bash', ['-c', pipeline]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(run.stdout)).toMatchObject({ id: '0', file: join(dir, 'frames', 'frame-0.png') });
+  });
+
   it('exits 3 for a missing path', async () => {
     const run = await xception(['stream', join(dir, 'nowhere'), '--address', address]);
     expect(run.code).toBe(3);
@@ -189,6 +215,16 @@ describe('usage', () => {
       const run = await xception(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr.split('\n')[0]).toMatch(/^xception: /);
+    }
+  });
+
+  it('refuses an address that is not host:port (exit 2) rather than dialling port 443 or a host named "http"', async () => {
+    for (const [bad, hint] of [['127.0.0.1', 'e.g. 127.0.0.1:50051'], ['http://127.0.0.1:50199', 'without "http://"'], ['10.0.0.1:1,10.0.0.2', 'got "10.0.0.2"']]) {
+      for (const run of [await xception(['health', '--address', bad!]), await xception(['health'], { XCEPTION_ADDRESS: bad! })]) {
+        expect(run.code, bad).toBe(2);
+        expect(run.stderr.split('\n')[0], bad).toMatch(/^xception: option '--address <host:port>' .*is invalid\. address must be host:port/);
+        expect(run.stderr, bad).toContain(hint);
+      }
     }
   });
 
@@ -221,6 +257,38 @@ describe('usage', () => {
     const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
     expect(modules.some((m) => m.includes('/dist/client/'))).toBe(true);
     expect(modules.filter((m) => /node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow)|\/dist\/server\/(server|run|engine|core)/.test(m))).toEqual([]);
+  });
+});
+
+describe('xception-client (the client package\'s bin)', () => {
+  it('has the client commands, not serve or fetch-weights, under its own name', async () => {
+    const help = await runCommand(process.execPath, [CLIENT_CLI, '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: xception-client /);
+    for (const command of ['predict', 'stream', 'metadata', 'health']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(help.stdout).not.toMatch(/\bserve\b|fetch-weights/);
+    const serve = await runCommand(process.execPath, [CLIENT_CLI, 'serve']);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr.split('\n')[0]).toBe("xception-client: unknown command 'serve'");
+    const down = await runCommand(process.execPath, [CLIENT_CLI, 'health', '--address', '127.0.0.1:1']);
+    expect(down).toEqual({ code: 1, stdout: '', stderr: 'xception-client: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n' });
+  });
+
+  it('loads no server module at all', async () => {
+    const log = join(dir, 'client-modules.log');
+    await writeFile(join(dir, 'client-hooks.mjs'), `
+      import { appendFileSync } from 'node:fs';
+      export async function resolve(specifier, context, next) {
+        const result = await next(specifier, context);
+        appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
+        return result;
+      }`);
+    await writeFile(join(dir, 'client-register.mjs'), `import { register } from 'node:module'; register('./client-hooks.mjs', import.meta.url);`);
+    const run = await runCommand(process.execPath, ['--import', join(dir, 'client-register.mjs'), CLIENT_CLI, 'predict', image, '--address', address]);
+    expect(run.code).toBe(0);
+    const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+    expect(modules.some((m) => m.includes('/dist/cli/predict.js'))).toBe(true);
+    expect(modules.filter((m) => /\/dist\/server\/|node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow|fastify|pino|zod)/.test(m))).toEqual([]);
   });
 });
 

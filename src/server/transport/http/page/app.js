@@ -5,7 +5,10 @@ const TOKEN_KEY = 'xception-token';
 const $ = (id) => document.getElementById(id);
 
 let metadata;
-let objectUrl;
+/** The object URL of the uploaded, dropped or pasted image on show; revoked when another replaces it. */
+let fileUrl;
+/** Numbers each classification, so that an answer arriving after a newer request is dropped. */
+let latestRequest = 0;
 
 /** fetch with the bearer token, if the visitor gave one; a 401 asks for it. */
 async function api(path, init = {}) {
@@ -55,16 +58,17 @@ function renderMetadata(meta) {
   $('not-pretrained').hidden = meta.pretrained;
 }
 
-async function renderSamples(meta) {
+function renderSamples(meta) {
   const list = $('samples');
   list.replaceChildren();
   for (const name of meta.samples) {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'sample';
-    button.title = name;
+    button.title = `Classify ${name}`;
+    button.setAttribute('aria-pressed', 'false');
     const img = document.createElement('img');
-    img.alt = name;
+    img.alt = '';
     const caption = document.createElement('span');
     caption.textContent = name.replace(/\.[^.]+$/, '');
     button.append(img, caption);
@@ -74,23 +78,51 @@ async function renderSamples(meta) {
     api(`/api/samples/${encodeURIComponent(name)}`)
       .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(`HTTP ${response.status}`))))
       .then((blob) => { img.src = URL.createObjectURL(blob); })
-      .catch(() => { img.alt = `${name} (not loaded)`; });
+      .catch(() => { button.classList.add('unloaded'); });
   }
 }
 
-function showPreview(src, caption) {
-  $('preview-image').src = src;
-  $('preview-caption').textContent = caption;
-  $('preview').hidden = false;
+/** Marks the sample being classified (none for a file of the visitor's). */
+function markChosen(chosen) {
+  for (const button of document.querySelectorAll('.sample')) {
+    button.classList.toggle('chosen', button === chosen);
+    button.setAttribute('aria-pressed', String(button === chosen));
+  }
 }
 
-function renderResult(result) {
+/** Shows the image once it has decoded: an image the browser cannot draw never leaves a broken-image icon. */
+function showPreview(src, caption) {
+  const figure = $('preview');
+  const img = $('preview-image');
+  figure.hidden = true;
+  $('preview-caption').textContent = caption;
+  img.onload = () => { figure.hidden = false; };
+  img.onerror = () => { figure.hidden = true; };
+  img.src = src;
+}
+
+function hidePreview() {
+  $('preview').hidden = true;
+  $('preview-image').removeAttribute('src');
+}
+
+function clearResult() {
+  $('bars').replaceChildren();
+  $('latency').hidden = true;
+  $('result-meta').textContent = '';
+}
+
+/** 412 → "412 ms", 1234 → "1.23 s". */
+function duration(ms) {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function renderResult(result, roundTripMs) {
   const [output] = result.output;
   const top = metadata?.top || 5;
   // ModelHub lists every label in class order; the page ranks them.
   const ranked = [...output.prediction].sort((a, b) => b.probability - a.probability).slice(0, top);
-  const bars = $('bars');
-  bars.replaceChildren(...ranked.map(({ label, probability }) => {
+  $('bars').replaceChildren(...ranked.map(({ label, probability }) => {
     const row = document.createElement('li');
     row.className = 'bar-row';
     const name = document.createElement('span');
@@ -110,9 +142,10 @@ function renderResult(result) {
     row.append(name, value, track);
     return row;
   }));
-  $('result-empty').hidden = true;
-  $('result-meta').textContent =
-    `${output.shape[0]} classes · ${(result.processing_time * 1000).toFixed(0)} ms on the server · ${readableTime(result.timestamp)}`;
+  $('latency-total').textContent = duration(roundTripMs);
+  $('latency-server').textContent = duration(result.processing_time * 1000);
+  $('latency').hidden = false;
+  $('result-meta').textContent = `${output.shape[0]} classes · ${readableTime(result.timestamp)}`;
 }
 
 /** ModelHub's "%Y-%m-%d-%H-%M-%S-%f" (UTC) as "YYYY-MM-DD HH:MM:SS UTC". */
@@ -121,51 +154,109 @@ function readableTime(timestamp) {
   return s === undefined ? String(timestamp) : `${y}-${mo}-${d} ${h}:${mi}:${s} UTC`;
 }
 
-async function classify(request) {
+/** One classification: the image on show, a busy state, then the bars and the latency — or the server's refusal. */
+async function classify({ caption, preview, request }) {
+  const id = ++latestRequest;
   showStatus('');
+  clearResult();
+  showPreview(preview, caption);
+  $('result-empty').hidden = true;
   $('busy').hidden = false;
+  $('result').setAttribute('aria-busy', 'true');
+  const started = performance.now();
   try {
-    renderResult(await json(await request()));
+    const result = await json(await request());
+    if (id === latestRequest) renderResult(result, performance.now() - started);
   } catch (error) {
-    $('bars').replaceChildren();
-    $('result-meta').textContent = '';
-    showStatus(`Could not classify the image: ${error.message}`);
+    if (id !== latestRequest) return;
+    hidePreview();
+    showStatus(`Could not classify ${caption}: ${error.message}`);
   } finally {
-    $('busy').hidden = true;
+    if (id === latestRequest) {
+      $('busy').hidden = true;
+      $('result').removeAttribute('aria-busy');
+    }
   }
 }
 
-function classifyFile(file) {
-  if (objectUrl) URL.revokeObjectURL(objectUrl);
-  objectUrl = URL.createObjectURL(file);
-  showPreview(objectUrl, file.name);
-  for (const chosen of document.querySelectorAll('.sample.chosen')) chosen.classList.remove('chosen');
+function classifyFile(file, caption = file.name) {
+  markChosen(undefined);
+  if (fileUrl) URL.revokeObjectURL(fileUrl);
+  fileUrl = URL.createObjectURL(file);
   const form = new FormData();
-  form.append('file', file, file.name);
-  return classify(() => api('/api/predict', { method: 'POST', body: form }));
+  form.append('file', file, file.name || 'image');
+  return classify({ caption, preview: fileUrl, request: () => api('/api/predict', { method: 'POST', body: form }) });
 }
 
 function classifySample(name, button, src) {
-  for (const chosen of document.querySelectorAll('.sample.chosen')) chosen.classList.remove('chosen');
-  button.classList.add('chosen');
-  if (src) showPreview(src, name);
-  return classify(() => api(`/api/predict_sample?filename=${encodeURIComponent(name)}`));
+  markChosen(button);
+  return classify({ caption: name, preview: src, request: () => api(`/api/predict_sample?filename=${encodeURIComponent(name)}`) });
 }
 
-function wireInput() {
-  $('file-input').addEventListener('change', (event) => {
-    const [file] = event.target.files;
+/** The first file of a drop or a paste, if it holds one. */
+function firstFile(dataTransfer) {
+  return dataTransfer?.files?.[0];
+}
+
+function wireFileInput() {
+  const input = $('file-input');
+  $('choose-file').addEventListener('click', () => input.click());
+  $('drop-zone').addEventListener('click', (event) => {
+    if (event.target === event.currentTarget || event.target.closest('svg, .drop-title')) input.click();
+  });
+  input.addEventListener('change', () => {
+    const [file] = input.files;
+    // Emptied at once: choosing the same file again classifies it again, and no stale name lingers anywhere.
+    input.value = '';
     if (file) classifyFile(file);
   });
+}
+
+/** A file dragged anywhere over the page can be dropped anywhere on it; the drop zone lights up meanwhile. */
+function wireDragAndDrop() {
   const zone = $('drop-zone');
-  zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (event) => {
+  let depth = 0;
+  const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+  window.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event)) return;
     event.preventDefault();
-    zone.classList.remove('over');
-    const [file] = event.dataTransfer.files;
-    if (file) classifyFile(file);
+    depth++;
+    zone.classList.add('over');
   });
+  window.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  window.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) zone.classList.remove('over');
+  });
+  window.addEventListener('drop', (event) => {
+    event.preventDefault();
+    depth = 0;
+    zone.classList.remove('over');
+    const file = firstFile(event.dataTransfer);
+    if (file) classifyFile(file);
+    else showStatus('Drop an image file (PNG or JPEG).');
+  });
+}
+
+/** Ctrl+V (⌘+V) anywhere but a text field classifies the image on the clipboard. */
+function wirePaste() {
+  document.addEventListener('paste', (event) => {
+    if (event.target.closest?.('input, textarea')) return;
+    const file = firstFile(event.clipboardData);
+    if (!file) {
+      showStatus('The clipboard holds no image: copy one (or an image file), then paste it here.');
+      return;
+    }
+    event.preventDefault();
+    classifyFile(file, file.name && file.name !== 'image.png' ? file.name : 'pasted image');
+  });
+}
+
+function wireTokenForm() {
   $('token-form').addEventListener('submit', (event) => {
     event.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
@@ -179,7 +270,7 @@ async function load() {
   try {
     metadata = await json(await api('/api/metadata'));
     renderMetadata(metadata);
-    await renderSamples(metadata);
+    renderSamples(metadata);
     document.body.dataset.ready = 'true';
   } catch (error) {
     showStatus(`Could not load the model's metadata: ${error.message}`);
@@ -188,5 +279,8 @@ async function load() {
   }
 }
 
-wireInput();
+wireFileInput();
+wireDragAndDrop();
+wirePaste();
+wireTokenForm();
 load();

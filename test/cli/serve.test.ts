@@ -1,0 +1,118 @@
+/**
+ * Starting the server as a person does, from `npm start` (dist/server/main.js) or `xception serve`: one behaviour for
+ * bad flags; a start-up failure in one human line on a terminal (a real pseudo-terminal, from util-linux's `script`),
+ * JSON logs without one. Run `npm run build` first (npm test does).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SERVER_MAIN } from '../support/subprocess.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/main.js');
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node script args` with pipes (no terminal) to completion. */
+function piped(script: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { env: { ...CLEAN_ENV, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Runs `node script args` on a pseudo-terminal (stdout and stderr both) and returns what the terminal showed, with
+ * the terminal's line endings made plain. `until`: stop the program once the screen shows it.
+ */
+function onTerminal(script: string, args: string[], until?: RegExp): Promise<{ code: number | null; screen: string }> {
+  const child = spawn('script', ['-qefc', [process.execPath, script, ...args].map(quote).join(' '), '/dev/null'], {
+    env: CLEAN_ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  child.stdout.on('data', (chunk) => {
+    screen += chunk;
+    if (until?.test(screen)) child.kill('SIGTERM');
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, screen: screen.replaceAll('\r\n', '\n') })));
+}
+
+/** The status line shown while starting, and erased. */
+const TRANSIENT = /xception: starting…\r\x1b\[2K/g;
+
+let busy: Server;
+let busyPort: number;
+
+beforeAll(async () => {
+  busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  busyPort = (busy.address() as { port: number }).port;
+});
+
+afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+
+describe('npm start and xception serve', () => {
+  it('fail alike on a bad flag or variable: one line and the usage exit code, 2', async () => {
+    for (const [args, env, line] of [
+      [['--bogus'], {}, "xception: unknown option '--bogus'"],
+      [['--port', 'http'], {}, `xception: option '--port <port>' argument 'http' is invalid. expected a whole number from 0 to 65535, got "http"`],
+      [[], { XCEPTION_PORT: 'http' }, 'xception: XCEPTION_PORT: expected a whole number from 0 to 65535, got "http"'],
+    ] as const) {
+      const server = await piped(SERVER_MAIN, [...args], env);
+      const serve = await piped(CLI, ['serve', ...args], env);
+      expect(server, args.join(' ')).toEqual(serve);
+      expect(server.code).toBe(2);
+      expect(server.stderr.split('\n')[0]).toBe(line);
+    }
+  });
+});
+
+describe('a start-up failure on a terminal', () => {
+  it('is one human line, exit 1, with no "listening" and no JSON: missing weights', async () => {
+    for (const script of [SERVER_MAIN, CLI]) {
+      const args = script === CLI ? ['serve'] : [];
+      const run = await onTerminal(script, [...args, '--host', '127.0.0.1', '--port', '0', '--weights', '/missing.h5']);
+      expect(run.code).toBe(1);
+      expect(run.screen.replace(TRANSIENT, '')).toBe('xception: cannot start: weights file /missing.h5 does not exist\n');
+    }
+  });
+
+  it('names the port in use', async () => {
+    const run = await onTerminal(SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(busyPort)]);
+    expect(run.code).toBe(1);
+    expect(run.screen.replace(TRANSIENT, '')).toBe(
+      `xception: cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)\n`);
+  });
+
+  it('shows human log lines, not JSON, once the model is up', async () => {
+    const run = await onTerminal(SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--threads', '1'], /INFO  serving/);
+    const lines = run.screen.replace(TRANSIENT, '').split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO  xception gRPC listening on 127\.0\.0\.1:\d+ \(loading model\)  host=127\.0\.0\.1  port=\d+/);
+    expect(lines.some((line) => /^\d\d:\d\d:\d\d WARN  NOT PRETRAINED/.test(line))).toBe(true);
+    expect(lines.some((line) => /^\d\d:\d\d:\d\d INFO  serving  port=\d+/.test(line))).toBe(true);
+    expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
+  });
+});
+
+describe('a start-up failure without a terminal', () => {
+  it('stays a JSON log line (level 60), and grpc-js adds nothing raw to stderr', async () => {
+    const run = await piped(SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(busyPort)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('');
+    const logs = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(logs.filter((entry) => entry.level >= 50)).toEqual([expect.objectContaining({
+      level: 60, msg: `cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)`,
+    })]);
+  });
+});
