@@ -12,6 +12,7 @@
  * - the server's RSS (from /proc) before and after each phase.
  *
  * Flags: --threads N (engine threads, default 2), --seconds S (stream phase length, default 10), --quick,
+ * --server-env K=V (the server's environment only: allocator experiments),
  * --precision fp32|int8 (server and bare engine; int8 ranges from the calibration cache the server uses).
  */
 import { spawn } from 'node:child_process';
@@ -37,6 +38,9 @@ const option = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const quick = args.includes('--quick');
+/** --server-env K=V (repeatable): the server process's environment only, e.g. LD_PRELOAD or MALLOC_ARENA_MAX. */
+const serverEnv = Object.fromEntries(args.flatMap((arg, i) => (arg === '--server-env' ? [args[i + 1]!.split('=')] : []))
+  .map(([key, ...value]) => [key!, value.join('=')]));
 const threads = option('threads', 2);
 const streamSeconds = option('seconds', quick ? 4 : 10);
 const precisionFlag = args.indexOf('--precision');
@@ -111,7 +115,8 @@ async function prepareTable(photo: Buffer): Promise<void> {
 async function startServer(): Promise<{ address: string; pid: number; rss(): number; cpuMs(): number; stop(): Promise<void> }> {
   const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
   const child = spawn(process.execPath, [main, '--host', '127.0.0.1', '--port', '0', '--threads', String(threads),
-    '--precision', precision, '--max-queue', '256', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--precision', precision, '--max-queue', '256', '--log-level', 'info'],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...serverEnv } });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
@@ -136,7 +141,8 @@ async function startServer(): Promise<{ address: string; pid: number; rss(): num
 }
 
 async function main(): Promise<void> {
-  console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}`);
+  console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}` +
+    (Object.keys(serverEnv).length ? `, server env ${JSON.stringify(serverEnv)}` : '')); 
   const { wallMs: bare, cpuMs: bareCpu } = await bareEngine();
   console.log(`bare engine forward (onnx ${precision}, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
     `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`);
