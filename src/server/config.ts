@@ -76,6 +76,7 @@ export const serverConfigSchema = z.object({
   /** Undefined: no HTTP server; 0 picks a free port. */
   httpPort: flag(wholeNumber(0, 65535).optional(), '--http-port <port>', "serve ModelHub's REST API and the web page on this port (0 picks a free one)", 'off'),
   fetchAllowHosts: flag(commaList(), '--fetch-allow-hosts <list>', 'comma-separated hosts GET /api/predict?fileurl= may fetch from', 'none: fileurl is refused'),
+  httpRequestTimeoutMs: flag(wholeNumber(0, 3_600_000).default(60_000), '--http-request-timeout <ms>', 'deadline of a REST inference request (504 after it); a request may ask for less with the x-request-timeout header, in ms (0 = none)'),
   /** 0 = connections live as long as clients keep them. */
   maxConnectionAgeSeconds: flag(wholeNumber(0, 86_400).default(0), '--max-connection-age <seconds>', 'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)'),
   instanceId: flag(z.string().optional().transform((id) => id || `${hostname()}:${process.pid}`), '--instance-id <id>', 'replica identity in metadata and the x-instance response header', 'host:pid'),

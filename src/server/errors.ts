@@ -33,3 +33,18 @@ export class ServiceError extends Error {
 export function invalidArgument(message: string): ServiceError {
   return new ServiceError(Code.INVALID_ARGUMENT, message);
 }
+
+/**
+ * Any error as a ServiceError, the one normaliser of every transport: a ServiceError as it is; a library's refusal of
+ * the request itself (a 4xx statusCode: body too large, malformed multipart) as the caller's mistake; anything else is
+ * an internal fault, whose details stay in the server's log (the original is the cause).
+ */
+export function toServiceError(error: unknown): ServiceError {
+  if (error instanceof ServiceError) return error;
+  const { statusCode, message } = (error ?? {}) as { statusCode?: unknown; message?: string };
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const code = statusCode === 413 ? Code.RESOURCE_EXHAUSTED : statusCode === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
+    return new ServiceError(code, message ?? 'bad request', { cause: error });
+  }
+  return new ServiceError(Code.INTERNAL, 'internal error; the server logged the details with the request id', { cause: error });
+}

@@ -62,7 +62,10 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     ? undefined
     : await startHttpServer(
       context,
-      { host: config.host, port: config.httpPort, maxMessageBytes: config.maxMessageBytes, fetchAllowHosts: config.fetchAllowHosts, security },
+      {
+        host: config.host, port: config.httpPort, maxMessageBytes: config.maxMessageBytes, fetchAllowHosts: config.fetchAllowHosts,
+        requestTimeoutMs: config.httpRequestTimeoutMs, security,
+      },
     );
   if (http) logger.info({ port: http.port }, `ModelHub REST API and web page on ${security.tls ? 'https' : 'http'}://${config.host}:${http.port}/`);
 

@@ -176,7 +176,7 @@ describe('PredictStream backpressure', () => {
     }
   }, 120_000);
 
-  it('"latest": reads ahead up to its backlog of answers, one frame at work, without keeping the skipped frames', async () => {
+  it('"latest": reads ahead up to its backlog of answers, one frame in the engine and one prepared, without keeping the skipped frames', async () => {
     const frames = Array.from({ length: LATEST_BACKLOG + 100 }, (_, i) => frame(`live-${i}${LONG_ID}`, VGA));
     const rssBefore = proc.rss();
     const inFlight = watchMax(framesInFlight);
@@ -187,7 +187,7 @@ describe('PredictStream backpressure', () => {
       // The backlog is answers, mostly dropped frames': their 900 KiB frames (225 MiB of them) must be let go.
       expect(proc.rss() - rssBefore).toBeLessThan(150 * MiB);
       expect(await inFlight.stop()).toBe(LATEST_BACKLOG);
-      expect(await working.stop()).toBe(1);
+      expect(await working.stop()).toBe(2);
     } finally {
       await Promise.all([inFlight.stop(), working.stop()]);
       await stream.cancel();

@@ -13,19 +13,27 @@
  *   knows exactly which frames were skipped.
  * - A frame that fails is answered with its error and the stream goes on.
  */
-import { Code, ServiceError } from '../errors.js';
-import type { CallContext, ModelService, Prediction, PredictInput } from './model-service.js';
+import { Code, ServiceError, toServiceError } from '../errors.js';
+import { stoppedByShutdown } from './call-signal.js';
+import type { CallContext, Prediction, PredictInput } from './model-service.js';
 
 export type FramePolicy = 'all' | 'latest';
+
+/** What the stream needs of the service: one prediction per frame (ModelService is one). */
+export interface Predictor {
+  predict(input: PredictInput, context: CallContext): Promise<Prediction>;
+}
 
 export interface FrameStreamOptions {
   readonly maxInFlight: number;
   readonly policy: FramePolicy;
-  /** The call's cancellation (client went away). */
+  /**
+   * The call's signal (core/call-signal.ts). Cancelled or past its deadline: the frames at work are stopped and
+   * answered with its reason. The server's shutdown: no more frames are read, those read are answered, and the stream
+   * ends UNAVAILABLE.
+   */
   readonly signal: AbortSignal;
-  /** Per-frame deadline, relative ms (Infinity for none). */
-  readonly frameTimeoutMs?: number;
-  /** Called for each frame's outcome (metrics, logs). */
+  /** Called as each frame is answered (metrics): served, failed, or dropped by "latest". */
   readonly onFrame?: (outcome: FrameOutcome) => void;
   /**
    * Where this stream adds its counts (gauges summed over the open streams): `inFlight`, frames read and not yet
@@ -44,12 +52,7 @@ export type FrameAnswer =
   | { readonly id: string; readonly prediction: Prediction; readonly error?: undefined }
   | { readonly id: string; readonly prediction?: undefined; readonly error: ServiceError };
 
-export interface FrameOutcome {
-  readonly id: string;
-  readonly outcome: 'ok' | 'error' | 'dropped';
-  readonly code: Code;
-  readonly latencyMs: number;
-}
+export type FrameOutcome = 'ok' | 'error' | 'dropped';
 
 /** Raised at the end of a stream cut short by a server drain, after every frame read has been answered. */
 export const DRAIN_ERROR_MESSAGE = 'server is shutting down; frames after the last answered one were not read — reconnect to go on';
@@ -76,10 +79,13 @@ interface Pending {
 }
 
 export async function* processFrames(
-  service: ModelService,
+  service: Predictor,
   frames: AsyncIterable<PredictInput>,
   options: FrameStreamOptions,
 ): AsyncGenerator<FrameAnswer, void, undefined> {
+  const { signal } = options;
+  /** The call ended for the client (cancelled, deadline), not by the server's shutdown. */
+  const callEnded = () => signal.aborted && !stoppedByShutdown(signal);
   const pending: Pending[] = [];
   let wakeReader: (() => void) | undefined;
   let wakeWriter: (() => void) | undefined;
@@ -97,9 +103,10 @@ export async function* processFrames(
   const room = options.policy === 'latest' ? Math.max(options.maxInFlight, LATEST_BACKLOG) : options.maxInFlight;
   // One listener for the whole stream (not one per frame: "latest" may hold hundreds of frames).
   const onCallAbort = () => {
-    for (const entry of pending) entry.controller.abort(options.signal.reason);
+    wakeReader?.();
+    if (callEnded()) for (const entry of pending) entry.controller.abort(signal.reason);
   };
-  options.signal.addEventListener('abort', onCallAbort, { once: true });
+  signal.addEventListener('abort', onCallAbort, { once: true });
 
   /** Takes a frame into the answer order; its work begins with run(). */
   const enqueue = (frame: PredictInput): Pending => {
@@ -108,8 +115,7 @@ export async function* processFrames(
     // LATEST_BACKLOG answers waiting their turn, and they must not hold on to their images.
     let input: PredictInput | undefined = frame;
     const controller = new AbortController();
-    if (options.signal.aborted) controller.abort(options.signal.reason);
-    const readAt = performance.now();
+    if (callEnded()) controller.abort(signal.reason);
     let settle!: (answer: FrameAnswer) => void;
     const entry: Pending = {
       id,
@@ -119,13 +125,7 @@ export async function* processFrames(
       answer: new Promise<FrameAnswer>((resolve) => { settle = resolve; }).then((answer) => {
         entry.settled = true;
         input = undefined;
-        const code = answer.error?.code ?? Code.OK;
-        options.onFrame?.({
-          id,
-          outcome: code === Code.OK ? 'ok' : code === Code.ABORTED ? 'dropped' : 'error',
-          code,
-          latencyMs: performance.now() - readAt,
-        });
+        options.onFrame?.(!answer.error ? 'ok' : answer.error.code === Code.ABORTED ? 'dropped' : 'error');
         if (entry.started) {
           working--;
           options.gauges?.working.dec();
@@ -147,20 +147,15 @@ export async function* processFrames(
         lastStarted = entry;
         working++;
         options.gauges?.working.inc();
-        const context: CallContext = {
-          signal: controller.signal,
-          deadline: Number.isFinite(options.frameTimeoutMs) ? Date.now() + options.frameTimeoutMs! : Infinity,
-          after,
-        };
-        service.predict(frameInput, context).then(
+        service.predict(frameInput, { signal: controller.signal, after }).then(
           (prediction) => settle({ id, prediction }),
-          (error: unknown) => settle({ id, error: asServiceError(error) }),
+          (error: unknown) => settle({ id, error: toServiceError(error) }),
         );
       },
     };
     // A frame not started yet is answered with the reason as soon as it is aborted (dropped, cancelled).
     controller.signal.addEventListener('abort', () => {
-      if (!entry.started) settle({ id, error: asServiceError(controller.signal.reason) });
+      if (!entry.started) settle({ id, error: toServiceError(controller.signal.reason) });
     }, { once: true });
     pending.push(entry);
     options.gauges?.inFlight.inc();
@@ -183,21 +178,18 @@ export async function* processFrames(
   };
 
   const reader = (async () => {
+    const iterator = frames[Symbol.asyncIterator]();
     try {
-      const iterator = frames[Symbol.asyncIterator]();
-      while (!options.signal.aborted && !closed) {
-        if (service.drainSignal.aborted) {
-          drained = true;
+      while (!closed) {
+        if (signal.aborted) {
+          drained = stoppedByShutdown(signal);
           break;
         }
         // "all": wait for room before reading. "latest": read first (to replace the waiting frame), then wait.
         if (options.policy === 'all') await untilRoom();
-        const next = await nextOrDrain(iterator);
-        if (next === 'drain') {
-          drained = true;
-          break;
-        }
-        if (next === 'cancelled' || next.done || closed) break;
+        const next = await nextUnlessStopped(iterator);
+        if (next === 'stopped') continue;
+        if (next.done || closed) break;
         if (options.policy === 'latest') {
           takeLatest(next.value);
           await untilRoom();
@@ -205,38 +197,33 @@ export async function* processFrames(
           enqueue(next.value).run();
         }
       }
-      if (drained) await iterator.return?.();
     } catch (error) {
       readerError = error;
     } finally {
+      // Stopped before the frames ended: let the source go. Not awaited: it waits behind a read that may never end
+      // (a client that sends nothing more); that read ends with the call.
+      if (signal.aborted || closed) void iterator.return?.()?.catch(() => {});
       readerDone = true;
       wakeWriter?.();
     }
   })();
 
   async function untilRoom(): Promise<void> {
-    while (pending.length >= room && !options.signal.aborted && !closed) {
+    while (pending.length >= room && !signal.aborted && !closed) {
       await new Promise<void>((resolve) => { wakeReader = resolve; });
       wakeReader = undefined;
     }
   }
 
-  /** The next frame; 'drain' as soon as the server starts draining, 'cancelled' when the call is cancelled. */
-  function nextOrDrain(iterator: AsyncIterator<PredictInput>): Promise<IteratorResult<PredictInput> | 'drain' | 'cancelled'> {
-    if (service.drainSignal.aborted) return Promise.resolve('drain');
-    if (options.signal.aborted) return Promise.resolve('cancelled');
+  /** The next frame, or 'stopped' as soon as the call's signal aborts. */
+  function nextUnlessStopped(iterator: AsyncIterator<PredictInput>): Promise<IteratorResult<PredictInput> | 'stopped'> {
+    if (signal.aborted) return Promise.resolve('stopped');
     return new Promise((resolve, reject) => {
-      const onDrain = () => resolve('drain');
-      const onCancel = () => resolve('cancelled');
-      const settle = () => {
-        service.drainSignal.removeEventListener('abort', onDrain);
-        options.signal.removeEventListener('abort', onCancel);
-      };
-      service.drainSignal.addEventListener('abort', onDrain, { once: true });
-      options.signal.addEventListener('abort', onCancel, { once: true });
+      const onAbort = () => resolve('stopped');
+      signal.addEventListener('abort', onAbort, { once: true });
       iterator.next().then(
-        (result) => { settle(); resolve(result); },
-        (error) => { settle(); reject(error); },
+        (result) => { signal.removeEventListener('abort', onAbort); resolve(result); },
+        (error) => { signal.removeEventListener('abort', onAbort); reject(error); },
       );
     });
   }
@@ -263,7 +250,7 @@ export async function* processFrames(
     closed = true;
     wakeReader?.();
     options.gauges?.inFlight.dec(pending.length);
-    options.signal.removeEventListener('abort', onCallAbort);
+    signal.removeEventListener('abort', onCallAbort);
     // The consumer stopped early (client cancelled, transport broke): stop the work still queued.
     for (const entry of pending) entry.controller.abort(new ServiceError(Code.CANCELLED, 'stream closed'));
   }
@@ -271,9 +258,4 @@ export async function* processFrames(
 
 function droppedError(id: string): ServiceError {
   return new ServiceError(Code.ABORTED, `frame ${JSON.stringify(id)} dropped: a newer frame arrived ("latest" policy)`);
-}
-
-function asServiceError(error: unknown): ServiceError {
-  if (error instanceof ServiceError) return error;
-  return new ServiceError(Code.INTERNAL, 'internal error while processing the frame', { cause: error });
 }

@@ -1,6 +1,6 @@
 /**
  * The service itself, independent of any transport: gRPC and HTTP handlers translate their calls into `predict` with
- * an AbortSignal and a deadline, and translate its ServiceError codes back.
+ * the call's one AbortSignal (core/call-signal.ts), and translate its ServiceError codes back.
  *
  * Data path: input (decode, validate) → scheduler → engine → output (label list).
  */
@@ -15,7 +15,7 @@ import { prepareRawImage, type RawImage } from '../input/raw.js';
 import { resolveTopK, toLabelList } from '../output/label-list.js';
 import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.js';
 import type { Metrics } from '../observability/metrics.js';
-import { buildMetadata, defaultTop } from './metadata.js';
+import { buildMetadata, defaultTop, precisionFields } from './metadata.js';
 import type { ModelRuntime } from './model-runtime.js';
 
 export type ImageInput = { readonly kind: 'encoded'; readonly bytes: Uint8Array } | { readonly kind: 'raw'; readonly raw: RawImage };
@@ -30,9 +30,8 @@ export interface PredictInput {
 }
 
 export interface CallContext {
+  /** Ends the call: cancelled, past its deadline (core/call-signal.ts). */
   readonly signal?: AbortSignal;
-  /** Absolute deadline, ms since the epoch; Infinity for none. */
-  readonly deadline?: number;
   /** Prepare at once, but do not run before this settles (see Scheduler's SubmitOptions.after). */
   readonly after?: Promise<unknown>;
 }
@@ -120,12 +119,13 @@ export class ModelService {
       version,
       maxMessageBytes: limits.maxMessageBytes,
       maxInputPixels: limits.maxInputPixels,
+      ...precisionFields(runtime),
     };
     this.metadataMessage = buildMetadata(contrib, runtimeInfo);
     this.modelRef = { id: contrib.config.id, name: contrib.config.meta.name };
     metrics?.engineInfo.set({
       engine: engine.info.engine, backend: engine.info.backend, threads: String(engine.info.threads),
-      weights_format: weights.format, pretrained: String(weights.pretrained),
+      precision: runtime.precision, weights_format: weights.format, pretrained: String(weights.pretrained),
     }, 1);
   }
 
@@ -156,7 +156,7 @@ export class ModelService {
     const result = await this.scheduler.submit(
       (tensor) => this.prepare(image, tensor),
       (probabilities) => toLabelList(probabilities, labels, topK, sort),
-      { signal: context.signal, deadline: context.deadline, after: context.after },
+      context,
     );
     this.metrics?.stageLatency.observe({ stage: 'prepare' }, result.prepareMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'queue' }, result.queueMs / 1000);

@@ -2,7 +2,7 @@
 import { Code, ServiceError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ModelService } from './model-service.js';
+import type { ModelService, StageTimings } from './model-service.js';
 
 export interface TransportContext {
   /** The loaded service; undefined while the model is still loading. */
@@ -19,23 +19,33 @@ export function requireService(context: TransportContext): ModelService {
   return service;
 }
 
-/** One log line and the call metrics at the end of every call, the same for every transport. */
+/**
+ * One log line and the call metrics at the end of every call, the same for every transport: the call's own fields,
+ * and for a failure its message (and, for an internal fault, the cause the caller was not told).
+ */
 export function recordCall(
   context: TransportContext,
   method: string,
-  code: Code,
   startedAt: number,
   fields: Record<string, unknown> = {},
+  error?: ServiceError,
 ): void {
   const seconds = (performance.now() - startedAt) / 1000;
+  const code = error?.code ?? Code.OK;
   const name = Code[code] ?? String(code);
   context.metrics.calls.inc({ method, code: name });
   context.metrics.callLatency.observe({ method }, seconds);
-  const level = code === Code.INTERNAL || code === Code.UNKNOWN ? 'error' : 'info';
-  context.logger[level]({ method, code: name, latencyMs: round(seconds * 1000), ...fields }, 'call');
+  const internal = code === Code.INTERNAL || code === Code.UNKNOWN;
+  const failure = error ? { error: error.message, ...(internal ? { cause: String(error.cause ?? error) } : {}) } : {};
+  context.logger[internal ? 'error' : 'info']({ method, code: name, latencyMs: round(seconds * 1000), ...fields, ...failure }, 'call');
+}
+
+/** A call's stage timings as log fields. */
+export function timingFields({ prepareMs, queueMs, inferenceMs }: StageTimings): Record<string, number> {
+  return { prepareMs: round(prepareMs), queueMs: round(queueMs), inferenceMs: round(inferenceMs) };
 }
 
 /** Milliseconds to one decimal, for logs. */
-export function round(ms: number): number {
+function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }

@@ -5,7 +5,7 @@
  * - Admission is decided on arrival: a full queue refuses at once (RESOURCE_EXHAUSTED), before any decoding is done.
  * - A request is queued while its image is still being decoded (sharp works on libuv's pool), so decoding overlaps
  *   inference; the earliest *ready* request runs next.
- * - A request whose deadline passes, or whose caller cancels, leaves the queue and is never run.
+ * - A request whose call ends (its signal: cancelled, deadline passed) leaves the queue and is never run.
  * - Optional micro-batching takes up to maxBatch ready requests into one engine run (off by default: on CPU it buys
  *   nothing here).
  * - Each admitted request holds a tensor slab from admission until its answer is read: the input stage writes into
@@ -36,9 +36,8 @@ export type Prepare = (tensor: Float32Array) => Promise<unknown>;
 export type ReadOutput<T> = (probabilities: Float32Array) => T;
 
 export interface SubmitOptions {
+  /** The call's signal (core/call-signal.ts); its ServiceError reason is the request's answer. */
   readonly signal?: AbortSignal;
-  /** Absolute deadline, ms since the epoch (Date.now()); Infinity for none. */
-  readonly deadline?: number;
   /** Prepared at once, but not run before this settles (a stream's next frame waits for the one before it). */
   readonly after?: Promise<unknown>;
 }
@@ -71,8 +70,6 @@ interface Entry {
   readyAt: number;
   ready: boolean;
   prepareMs: number;
-  readonly deadline: number;
-  readonly signal?: AbortSignal;
   /** Reads the answer out of the slab and resolves the caller. */
   answer(inferenceMs: number, startedAt: number, batchSize: number): void;
   reject(error: unknown): void;
@@ -124,9 +121,8 @@ export class Scheduler {
    * into what the caller keeps.
    */
   submit<T>(prepare: Prepare, read: ReadOutput<T>, options: SubmitOptions = {}): Promise<ScheduledResult<T>> {
-    const { signal, deadline = Infinity } = options;
+    const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (deadline <= Date.now()) return Promise.reject(deadlineError());
     if (this.queue.length >= this.options.maxQueue) {
       return Promise.reject(new ServiceError(Code.RESOURCE_EXHAUSTED,
         `server overloaded: all ${this.options.maxConcurrency} inference slot(s) busy and the queue of ` +
@@ -141,8 +137,6 @@ export class Scheduler {
         readyAt: 0,
         ready: false,
         prepareMs: 0,
-        deadline,
-        signal,
         answer: (inferenceMs, startedAt, batchSize) => {
           try {
             resolve({
@@ -169,13 +163,7 @@ export class Scheduler {
       };
       const onAbort = () => leave(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = Number.isFinite(deadline)
-        ? setTimeout(() => leave(deadlineError()), Math.max(0, deadline - Date.now()))
-        : undefined;
-      entry.cleanup = () => {
-        signal?.removeEventListener('abort', onAbort);
-        if (timer) clearTimeout(timer);
-      };
+      entry.cleanup = () => signal?.removeEventListener('abort', onAbort);
       this.queue.push(entry);
       this.observer.onQueueDepth?.(this.queue.length);
 
@@ -186,7 +174,7 @@ export class Scheduler {
           entry.prepareMs = performance.now() - entry.admittedAt;
           await options.after?.catch(() => {});
           if (!this.queue.includes(entry)) {
-            this.releaseSlab(slab); // cancelled or expired while decoding or waiting its turn
+            this.releaseSlab(slab); // its call ended while decoding or waiting its turn
             return;
           }
           entry.ready = true;
@@ -308,8 +296,4 @@ export class Scheduler {
 
 function abortError(signal: AbortSignal): ServiceError {
   return signal.reason instanceof ServiceError ? signal.reason : new ServiceError(Code.CANCELLED, 'request cancelled by the caller');
-}
-
-function deadlineError(): ServiceError {
-  return new ServiceError(Code.DEADLINE_EXCEEDED, 'deadline exceeded while waiting for an inference slot');
 }

@@ -3,6 +3,7 @@
  * not a library mock): batching, admission, deadlines, cancellation and idleness, checked exactly.
  */
 import { describe, expect, it } from 'vitest';
+import { callSignal } from '../../../src/server/core/call-signal.js';
 import { Code, ServiceError } from '../../../src/server/errors.js';
 import type { TensorSlab } from '../../../src/server/engine/tensor-slab.js';
 import { Scheduler, type SchedulerEngine, type SchedulerOptions } from '../../../src/server/scheduler/scheduler.js';
@@ -88,7 +89,7 @@ describe('Scheduler', () => {
     const scheduler = new Scheduler(engine.engine, options());
     const running = scheduler.submit(image(1), copy);
     await waitFor(() => engine.runs.length === 1, 2000, 'first run');
-    const expiring = scheduler.submit(image(2), copy, { deadline: Date.now() + 20 });
+    const expiring = scheduler.submit(image(2), copy, { signal: callSignal({ deadline: Date.now() + 20 }).signal });
     const controller = new AbortController();
     const aborted = scheduler.submit(image(3), copy, { signal: controller.signal }).catch((error: unknown) => error);
     controller.abort(new ServiceError(Code.ABORTED, 'dropped'));

@@ -9,11 +9,11 @@ import { ModelServiceService } from '../../../gen/modelhub/v1/model_service.js';
 import { bearerAuthInterceptor } from '../../security/grpc-auth.js';
 import type { SecuritySettings } from '../../security/security.js';
 import type { TlsMaterial } from '../../security/tls.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 import { addOipService } from '../oip/grpc.js';
-import { getMetadataHandler } from './get-metadata.js';
-import type { HandlerContext } from './handler-context.js';
-import { predictHandler } from './predict.js';
-import { predictStreamHandler } from './predict-stream.js';
+import { bidi, unary } from './handle.js';
+import { predict } from './predict.js';
+import { predictStream } from './predict-stream.js';
 import { createReflectionService, loadDescriptorSet } from './reflection.js';
 
 export const SERVICE_NAME = 'modelhub.v1.ModelService';
@@ -34,7 +34,7 @@ export interface GrpcServer {
   setHealth(status: ServingStatus): void;
 }
 
-export async function startGrpcServer(context: HandlerContext, options: GrpcServerOptions): Promise<GrpcServer> {
+export async function startGrpcServer(context: TransportContext, options: GrpcServerOptions): Promise<GrpcServer> {
   const interceptors: ServerInterceptor[] = [];
   const tokens = options.security?.tokens;
   if (tokens) {
@@ -53,9 +53,9 @@ export async function startGrpcServer(context: HandlerContext, options: GrpcServ
   };
   const server = new Server(serverOptions);
   server.addService(ModelServiceService, {
-    getMetadata: getMetadataHandler(context),
-    predict: predictHandler(context),
-    predictStream: predictStreamHandler(context),
+    getMetadata: unary(context, 'GetMetadata', () => requireService(context).metadata()),
+    predict: unary(context, 'Predict', predict(context)),
+    predictStream: bidi(context, 'PredictStream', predictStream(context)),
   });
   // The Open Inference Protocol (KServe v2 / Triton) beside modelhub.v1: the same service, scheduler and limits.
   addOipService(server, context);

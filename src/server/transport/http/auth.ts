@@ -7,11 +7,11 @@
 import type { FastifyInstance } from 'fastify';
 import { tokenRefusal, type TokenVerifier } from '../../security/tokens.js';
 import { PUBLIC_REST_ROUTES as OIP_HEALTH_ROUTES } from '../oip/health.js';
-import type { HttpContext } from './context.js';
+import type { TransportContext } from '../../core/transport-context.js';
 import { sendError } from './errors.js';
 import { PAGE_PATHS } from './page.js';
 
-export function bearerAuth(app: FastifyInstance, context: HttpContext, verifier: TokenVerifier): void {
+export function bearerAuth(app: FastifyInstance, context: TransportContext, verifier: TokenVerifier): void {
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url;
     const isPublic = route !== undefined && (PAGE_PATHS.has(route) || OIP_HEALTH_ROUTES.has(route));

@@ -3,7 +3,8 @@
  * given. To keep that from reaching internal services (SSRF), only hosts the operator allow-listed are fetched, only
  * over http/https, redirects are followed only within the same host, and the body is size- and time-limited.
  */
-import { Code, ServiceError, invalidArgument } from '../../errors.js';
+import { callSignal } from '../../core/call-signal.js';
+import { ServiceError, invalidArgument } from '../../errors.js';
 
 export interface FetchLimits {
   /** Host names (any port) or host:port pairs the server may fetch from; empty: fetching is off. */
@@ -51,11 +52,11 @@ export function parseFileUrl(raw: string, allowHosts: readonly string[]): URL {
 /** The bytes at `raw`, within the limits; every refusal is INVALID_ARGUMENT (the caller chose the URL). */
 export async function fetchAllowed(raw: string, limits: FetchLimits, signal?: AbortSignal): Promise<Uint8Array> {
   let url = parseFileUrl(raw, limits.allowHosts);
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  // The call's signal, and the fetch's own time limit as its deadline.
+  const fetching = callSignal({ cancelled: signal, deadline: Date.now() + limits.timeoutMs });
   try {
     for (let redirects = 0; ; redirects++) {
-      const response = await fetch(url, { redirect: 'manual', signal: combined, headers: { accept: 'image/png, image/jpeg' } });
+      const response = await fetch(url, { redirect: 'manual', signal: fetching.signal, headers: { accept: 'image/png, image/jpeg' } });
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location !== null) {
         await response.body?.cancel();
@@ -69,11 +70,14 @@ export async function fetchAllowed(raw: string, limits: FetchLimits, signal?: Ab
       return await readLimited(response, limits.maxBytes);
     }
   } catch (error) {
+    // The call ended (its reason says how), or else the fetch ran out of time: the URL's server is too slow.
+    if (signal?.aborted) throw signal.reason;
+    if (fetching.signal.aborted) throw invalidArgument(`fetching fileurl timed out after ${limits.timeoutMs / 1000} s`);
     if (error instanceof ServiceError) throw error;
-    if (signal?.aborted) throw signal.reason instanceof ServiceError ? signal.reason : new ServiceError(Code.CANCELLED, 'cancelled');
-    if (timeout.aborted) throw invalidArgument(`fetching fileurl timed out after ${limits.timeoutMs / 1000} s`);
     const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
     throw invalidArgument(`could not fetch fileurl: ${cause}`);
+  } finally {
+    fetching.end();
   }
 }
 

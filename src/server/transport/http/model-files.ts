@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { requireService, type HttpContext } from './context.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 import { zipFiles, type ZipSource } from './zip.js';
 
 async function regularFiles(dir: string, prefix: string): Promise<ZipSource[]> {
@@ -20,7 +20,7 @@ async function regularFiles(dir: string, prefix: string): Promise<ZipSource[]> {
   return files;
 }
 
-export function modelFilesRoutes(app: FastifyInstance, context: HttpContext): void {
+export function modelFilesRoutes(app: FastifyInstance, context: TransportContext): void {
   app.get('/api/get_model_files', async (_request, reply) => {
     const { contrib } = requireService(context).runtime;
     const { stream, size } = await zipFiles(await regularFiles(join(contrib.dir, 'model'), 'model/'));

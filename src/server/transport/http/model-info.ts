@@ -3,7 +3,7 @@
  * /api/get_legal; and GET /api/metadata, this server's own summary for the web page (engine, backend, weights).
  */
 import type { FastifyInstance } from 'fastify';
-import { requireService, type HttpContext } from './context.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 
 /** ModelHub's framework license, as get_legal's `modelhub_license` reports it. */
 export const MODELHUB_LICENSE = `This server implements the REST API of the ModelHub engine (modelhub-ai/modelhub-engine on GitHub): its routes,
@@ -41,7 +41,7 @@ export interface PageMetadata {
   maxMessageBytes: number;
 }
 
-export function modelInfoRoutes(app: FastifyInstance, context: HttpContext): void {
+export function modelInfoRoutes(app: FastifyInstance, context: TransportContext): void {
   app.get('/api/get_config', async (_request, reply) => {
     const { contrib } = requireService(context).runtime;
     return reply.type('application/json; charset=utf-8').send(contrib.configJson);

@@ -8,7 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Contrib } from '../../contrib.js';
 import { Code, ServiceError, invalidArgument } from '../../errors.js';
-import { requireService, type HttpContext } from './context.js';
+import { requireService, type TransportContext } from '../../core/transport-context.js';
 
 const CONTENT_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg' };
 const THUMBNAIL = /^thumbnail\.(png|jpe?g)$/i;
@@ -45,7 +45,7 @@ function sendImage(reply: FastifyReply, name: string, bytes: Buffer): FastifyRep
   return reply.type(contentTypeOf(name)).header('cache-control', 'public, max-age=3600').send(bytes);
 }
 
-export function sampleRoutes(app: FastifyInstance, context: HttpContext): void {
+export function sampleRoutes(app: FastifyInstance, context: TransportContext): void {
   app.get('/api/get_samples', async (request) => {
     const { contrib } = requireService(context).runtime;
     const base = baseUrl(request);

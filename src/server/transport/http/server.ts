@@ -6,12 +6,13 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TransportContext } from '../../core/transport-context.js';
 import { Code, ServiceError } from '../../errors.js';
 import type { SecuritySettings } from '../../security/security.js';
 import { oipRoutes } from '../oip/http.js';
 import { bearerAuth } from './auth.js';
-import type { HttpContext } from './context.js';
 import { errorHandler, sendError } from './errors.js';
+import { httpCalls } from './handle.js';
 import { modelFilesRoutes } from './model-files.js';
 import { modelInfoRoutes } from './model-info.js';
 import { pageRoutes } from './page.js';
@@ -27,6 +28,8 @@ export interface HttpServerOptions {
   readonly fetchAllowHosts: readonly string[];
   /** How long fetching a fileurl may take. */
   readonly fetchTimeoutMs?: number;
+  /** Deadline of an inference request, ms (0: none); a request may ask for less (handle.ts). */
+  readonly requestTimeoutMs?: number;
   /** TLS (HTTPS) and bearer tokens, the same as gRPC's. */
   readonly security?: Pick<SecuritySettings, 'tls' | 'tokens'>;
 }
@@ -43,7 +46,7 @@ export interface HttpServer {
 const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 3;
 
-export function buildHttpApp(context: HttpContext, options: HttpServerOptions): FastifyInstance {
+export function buildHttpApp(context: TransportContext, options: HttpServerOptions): FastifyInstance {
   const tls = options.security?.tls;
   const app = Fastify({
     logger: false,
@@ -64,6 +67,8 @@ export function buildHttpApp(context: HttpContext, options: HttpServerOptions): 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-request-id', request.id);
+    // Which replica answered, as on gRPC responses.
+    reply.header('x-instance', context.instance);
   });
   if (options.security?.tokens) bearerAuth(app, context, options.security.tokens);
 
@@ -71,19 +76,18 @@ export function buildHttpApp(context: HttpContext, options: HttpServerOptions): 
   modelInfoRoutes(app, context);
   sampleRoutes(app, context);
   modelFilesRoutes(app, context);
-  oipRoutes(app, context);
-  predictRoutes(app, context, {
-    fetch: {
-      allowHosts: options.fetchAllowHosts,
-      maxBytes: options.maxMessageBytes,
-      timeoutMs: options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
-      maxRedirects: MAX_REDIRECTS,
-    },
+  const calls = httpCalls(context, options.requestTimeoutMs ?? 0);
+  oipRoutes(app, context, calls);
+  predictRoutes(app, context, calls, {
+    allowHosts: options.fetchAllowHosts,
+    maxBytes: options.maxMessageBytes,
+    timeoutMs: options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
+    maxRedirects: MAX_REDIRECTS,
   });
   return app;
 }
 
-export async function startHttpServer(context: HttpContext, options: HttpServerOptions): Promise<HttpServer> {
+export async function startHttpServer(context: TransportContext, options: HttpServerOptions): Promise<HttpServer> {
   const app = buildHttpApp(context, options);
   await app.listen({ host: options.host, port: options.port });
   let closing: Promise<void> | undefined;

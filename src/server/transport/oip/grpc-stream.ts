@@ -7,15 +7,12 @@
  * order as one frame without an image, which the service refuses at once without any work; its answer carries the
  * request's own error.
  */
-import type { handleBidiStreamingCall, ServerDuplexStream } from '@grpc/grpc-js';
-import { once } from 'node:events';
 import type { ModelStreamInferResponse } from '../../../gen/inference/grpc_service.js';
-import { Code, ServiceError } from '../../errors.js';
 import { processFrames, type FrameAnswer } from '../../core/frame-stream.js';
 import type { ModelService, PredictInput } from '../../core/model-service.js';
-import { callContext } from '../grpc/call-context.js';
-import { instanceHeader, recordCall, requireService, type HandlerContext } from '../grpc/handler-context.js';
-import { toGrpcError, toServiceError } from '../grpc/status.js';
+import type { TransportContext } from '../../core/transport-context.js';
+import { Code, ServiceError, toServiceError } from '../../errors.js';
+import { frameMetrics, type StreamHandler } from '../grpc/handle.js';
 import {
   asDecodable, decodeModelInferRequest, emptyInferResponse, toInferResponse, usesRawContents,
   UndecodableRequest, type IncomingInferRequest,
@@ -23,93 +20,44 @@ import {
 import { elementError, elementInput, probabilitiesOf } from './infer.js';
 import { encodeOutputs, type DecodedRequest } from './tensors.js';
 
-type Call = ServerDuplexStream<IncomingInferRequest, ModelStreamInferResponse>;
-
-export function modelStreamInferHandler(context: HandlerContext): handleBidiStreamingCall<IncomingInferRequest, ModelStreamInferResponse> {
-  let activeStreams = 0;
-  return (call) => {
-    const startedAt = performance.now();
-    call.sendMetadata(instanceHeader(context));
-    let answered = 0;
-    const finish = (error?: ServiceError) => {
-      recordCall(context, 'ModelStreamInfer', error?.code ?? Code.OK, startedAt, { requests: answered, ...(error ? { error: error.message } : {}) });
-    };
-
-    let service: ModelService;
-    try {
-      service = requireService(context);
-      service.assertServing();
-      if (activeStreams >= service.limits.maxStreams) {
-        throw new ServiceError(Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${service.limits.maxStreams}); retry later`);
-      }
-    } catch (error) {
-      const serviceError = toServiceError(error);
-      call.emit('error', toGrpcError(serviceError));
-      finish(serviceError);
-      return;
-    }
-
-    activeStreams++;
-    context.metrics.activeStreams.inc();
-    const { signal } = callContext(call);
+export function modelStreamInfer(context: TransportContext): StreamHandler<IncomingInferRequest, ModelStreamInferResponse> {
+  return async function* (requests, call) {
+    const { service, log } = call;
     /** Requests read and not yet answered, in order. */
     const waiting: StreamRequest[] = [];
-    const answers = processFrames(service, frames(call, service, waiting), {
+    log.requests = 0;
+    const answers = processFrames(service, frames(requests, service, waiting), {
       policy: 'all',
       maxInFlight: service.limits.streamMaxInFlight,
-      signal,
+      signal: call.signal,
       // The stream metrics count every stream's frames, PredictStream's and these.
-      gauges: { inFlight: context.metrics.streamFramesInFlight, working: context.metrics.streamFramesWorking },
-      onFrame: ({ outcome }) => context.metrics.streamFrames.inc({ outcome }),
+      ...frameMetrics(context.metrics),
     });
-
-    const write = async (response: ModelStreamInferResponse) => {
-      answered++;
-      // A full write buffer pauses the answers, which pauses the reading (as PredictStream).
-      if (!call.write(response) && !signal.aborted) {
-        await once(call, 'drain', { signal }).catch((error: unknown) => { if (!signal.aborted) throw error; });
-      }
+    const answer = (response: ModelStreamInferResponse) => {
+      log.requests = Number(log.requests) + 1;
+      return response;
     };
-
-    (async () => {
-      try {
-        for await (const answer of answers) {
-          const response = waiting[0]!.take(answer);
-          if (!response) continue;
-          waiting.shift();
-          await write(response);
-        }
-      } catch (error) {
-        // Draining: requests read but not (wholly) run are answered with the reason before the stream ends.
-        if (!signal.aborted && error instanceof ServiceError && error.code === Code.UNAVAILABLE) {
-          for (const request of waiting.splice(0)) await write(request.failed(error));
-        }
-        throw error;
+    try {
+      for await (const frame of answers) {
+        const response = waiting[0]!.take(frame);
+        if (!response) continue;
+        waiting.shift();
+        yield answer(response);
       }
-    })().then(
-      () => {
-        call.end();
-        finish();
-      },
-      (error: unknown) => {
-        const serviceError = toServiceError(error);
-        if (!signal.aborted) call.emit('error', toGrpcError(serviceError));
-        finish(signal.aborted ? new ServiceError(Code.CANCELLED, 'cancelled by the client') : serviceError);
-      },
-    ).finally(() => {
-      activeStreams--;
-      context.metrics.activeStreams.dec();
-    });
+    } catch (error) {
+      // Draining: requests read but not (wholly) run are answered with the reason before the stream ends.
+      if (error instanceof ServiceError && error.code === Code.UNAVAILABLE) {
+        for (const request of waiting.splice(0)) yield answer(request.failed(error));
+      }
+      throw error;
+    }
   };
 }
 
-/**
- * The call's requests as frames for the core, each request noted in `waiting` first. `destroyOnReturn: false`: a
- * finished for-await would otherwise destroy the duplex stream before the last answers are written.
- */
-async function* frames(call: Call, service: ModelService, waiting: StreamRequest[]): AsyncGenerator<PredictInput> {
+/** The call's requests as frames for the core, each request noted in `waiting` first. */
+async function* frames(requests: AsyncIterable<IncomingInferRequest>, service: ModelService, waiting: StreamRequest[]): AsyncGenerator<PredictInput> {
   let sequence = 0;
-  for await (const request of call.iterator({ destroyOnReturn: false }) as AsyncIterable<IncomingInferRequest>) {
+  for await (const request of requests) {
     const frameId = String(sequence++);
     const id = request instanceof UndecodableRequest ? '' : request.id;
     let decoded: DecodedRequest;

@@ -4,10 +4,11 @@
  * travel as JSON: BYTES elements as base64 strings, numbers as (flat or nested) arrays; the classification output
  * comes back as plain strings.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Code, invalidArgument } from '../../errors.js';
-import { disconnectSignal, recordCall, requireService, round, setInstanceHeader, type HttpContext } from '../http/context.js';
-import { errorHandler, toServiceError } from '../http/errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requireService, timingFields, type TransportContext } from '../../core/transport-context.js';
+import { invalidArgument } from '../../errors.js';
+import { errorHandler } from '../http/errors.js';
+import type { HttpCall, HttpCalls } from '../http/handle.js';
 import { isReady, LIVE_ROUTE, MODEL_READY_ROUTES, READY_ROUTE } from './health.js';
 import { runInference } from './infer.js';
 import { MODEL_NAME, MODEL_VERSION, maxRequestBatch, modelMetadata, resolveModel, serverMetadata } from './model.js';
@@ -64,7 +65,7 @@ const INFER_ROUTES = ['/v2/models/:model/infer', '/v2/models/:model/versions/:ve
 const MODEL_ROUTES = ['/v2/models/:model', '/v2/models/:model/versions/:version'];
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-export function oipRoutes(app: FastifyInstance, context: HttpContext): void {
+export function oipRoutes(app: FastifyInstance, context: TransportContext, calls: HttpCalls): void {
   app.get('/v2', async () => serverMetadata(requireService(context)));
 
   app.get(LIVE_ROUTE, async () => ({ live: true }));
@@ -90,46 +91,28 @@ export function oipRoutes(app: FastifyInstance, context: HttpContext): void {
     });
   }
 
-  const onError = errorHandler(context);
   for (const route of INFER_ROUTES) {
     app.post<{ Params: ModelParams; Body: JsonInferRequest }>(route, {
       schema: { body: INFER_BODY_SCHEMA },
       // The shared handler's message for a wrong content type is about ModelHub's multipart upload.
-      errorHandler: (error, request, reply) => onError(
-        (error as Partial<FastifyError>).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? invalidArgument(`POST ${request.url.split('?')[0]} takes a JSON inference request (content-type: application/json)`)
-          : error,
-        request, reply),
-    }, (request, reply) => infer(context, request, reply));
+      errorHandler: errorHandler(context,
+        (request) => `POST ${request.url.split('?')[0]} takes a JSON inference request (content-type: application/json)`),
+    }, calls('rest:v2_infer', (request, call) => infer(context, request, call)));
   }
 }
 
 async function infer(
-  context: HttpContext,
+  context: TransportContext,
   request: FastifyRequest<{ Params: ModelParams; Body: JsonInferRequest }>,
-  reply: FastifyReply,
+  call: HttpCall,
 ): Promise<JsonInferResponse> {
-  const startedAt = performance.now();
-  const requestId = request.id;
-  setInstanceHeader(context, reply);
-  try {
-    resolveModel(request.params.model, request.params.version ?? '');
-    const service = requireService(context);
-    service.assertServing();
-    const body = request.body;
-    const decoded = decodeInferRequest(fromJson(body), maxRequestBatch(service));
-    const result = await runInference(service, decoded, { signal: disconnectSignal(reply), deadline: Infinity });
-    const outputs = encodeOutputs(decoded.outputs, result.rows, service.metadata().labels);
-    const { prepareMs, queueMs, inferenceMs } = result.timings;
-    recordCall(context, 'rest:v2_infer', Code.OK, startedAt, {
-      requestId, batch: decoded.images.length, prepareMs: round(prepareMs), queueMs: round(queueMs), inferenceMs: round(inferenceMs),
-    });
-    return toJson(body.id, outputs);
-  } catch (error) {
-    const serviceError = toServiceError(error);
-    recordCall(context, 'rest:v2_infer', serviceError.code, startedAt, { requestId, error: serviceError.message });
-    throw error;
-  }
+  resolveModel(request.params.model, request.params.version ?? '');
+  const service = requireService(context);
+  service.assertServing();
+  const decoded = decodeInferRequest(fromJson(request.body), maxRequestBatch(service));
+  const result = await runInference(service, decoded, call.signal);
+  Object.assign(call.log, { batch: decoded.images.length, ...timingFields(result.timings) });
+  return toJson(request.body.id, encodeOutputs(decoded.outputs, result.rows, service.metadata().labels));
 }
 
 function fromJson(body: JsonInferRequest): InferRequest {

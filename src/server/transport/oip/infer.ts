@@ -2,10 +2,9 @@
  * Running a decoded request: each element is its own ModelService.predict — the one inference path, through the
  * scheduler's queue, deadlines and cancellation, like a Predict — and answers with all class probabilities.
  */
-import { Code, ServiceError } from '../../errors.js';
-import type {
-  CallContext, ImageInput, ModelService, Prediction, PredictInput, StageTimings,
-} from '../../core/model-service.js';
+import { callSignal } from '../../core/call-signal.js';
+import type { ImageInput, ModelService, Prediction, PredictInput, StageTimings } from '../../core/model-service.js';
+import { Code, ServiceError, toServiceError } from '../../errors.js';
 import type { DecodedRequest } from './tensors.js';
 
 export interface InferenceResult {
@@ -33,15 +32,12 @@ export function elementError(error: unknown, inputName: string, index: number): 
 }
 
 /** Runs every element at once (they queue like separate Predicts); the first failure cancels the rest. */
-export async function runInference(service: ModelService, decoded: DecodedRequest, context: CallContext): Promise<InferenceResult> {
+export async function runInference(service: ModelService, decoded: DecodedRequest, signal?: AbortSignal): Promise<InferenceResult> {
   const classes = service.metadata().labels.length;
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(context.signal?.reason);
-  if (context.signal?.aborted) onAbort();
-  else context.signal?.addEventListener('abort', onAbort, { once: true });
+  const elements = callSignal({ cancelled: signal });
   try {
     const predictions = await Promise.all(decoded.images.map((image, index) =>
-      service.predict(elementInput(service, image, String(index)), { signal: controller.signal, deadline: context.deadline })
+      service.predict(elementInput(service, image, String(index)), { signal: elements.signal })
         .catch((error: unknown) => { throw elementError(error, decoded.inputName, index); })));
     return {
       rows: predictions.map((prediction) => probabilitiesOf(prediction, classes)),
@@ -53,9 +49,9 @@ export async function runInference(service: ModelService, decoded: DecodedReques
     };
   } catch (error) {
     // The elements still queued leave the scheduler without running.
-    controller.abort(error);
+    elements.abort(toServiceError(error));
     throw error;
   } finally {
-    context.signal?.removeEventListener('abort', onAbort);
+    elements.end();
   }
 }

@@ -83,11 +83,15 @@ describe('scheduling', () => {
     const ahead = Array.from({ length: 5 }, (_, i) => call(frame(`ahead-${i}`)));
     await waitFor(async () => (await admittedSince()) === 5, 10_000, 'the five ahead admitted');
 
+    const expired = () => metricValue(registry(), 'xception_calls_total', { method: 'Predict', code: 'DEADLINE_EXCEEDED' });
+    const expiredBefore = await expired();
     const late = call(frame('late'), { serverTimeout: '300m' });
     await waitFor(async () => (await admittedSince()) === 6, 10_000, 'the late call queued');
     const lateResult = await late.result;
     expect('error' in lateResult && lateResult.error.code).toBe(status.DEADLINE_EXCEEDED);
     expect('error' in lateResult && lateResult.error.details).toMatch(/^deadline exceeded/i);
+    // The server records what the client got, though grpc-js's own deadline timer may end the call before ours.
+    await waitFor(async () => (await expired()) === expiredBefore + 1, 10_000, 'the call recorded as DEADLINE_EXCEEDED');
     // It left the queue without a run: what the scheduler took in is back to the five ahead.
     await waitFor(async () => (await admittedSince()) === 5, 10_000, 'the late call gone from the queue');
 

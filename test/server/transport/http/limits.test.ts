@@ -60,6 +60,33 @@ describe('limits', () => {
   });
 });
 
+describe('deadline', () => {
+  it('a request past its x-request-timeout is answered 504 and never run', async () => {
+    const image = await png(64, 64);
+    await waitFor(async () => (await gauge(server.metrics.inFlight)) === 0, 10_000, 'idle engine');
+    const before = await engineRuns(server);
+    const ahead = upload(server.base, image);
+    await waitFor(async () => (await gauge(server.metrics.inFlight)) === 1, 10_000, 'first run');
+    // With a run in progress, a request of 1 ms cannot reach the engine in time.
+    const form = new FormData();
+    form.append('file', new Blob([image]), 'x.png');
+    const late = await fetch(`${server.base}/api/predict`, { method: 'POST', body: form, headers: { 'x-request-timeout': '1' } });
+    expect(late.status).toBe(504);
+    expect(await errorOf(late)).toMatch(/^deadline exceeded/);
+    expect((await ahead).status).toBe(200);
+    await waitFor(async () => (await gauge(server.metrics.inFlight)) === 0, 10_000, 'idle engine');
+    expect(await engineRuns(server) - before).toBe(1);
+  });
+
+  it('refuses an x-request-timeout that is not a whole number of milliseconds with 400', async () => {
+    for (const value of ['soon', '1.5', '0', '-3']) {
+      const response = await fetch(`${server.base}/api/predict_sample?filename=orange.jpg`, { headers: { 'x-request-timeout': value } });
+      expect(response.status, value).toBe(400);
+      expect(await errorOf(response)).toBe(`x-request-timeout must be a whole number of milliseconds ≥ 1, got "${value}"`);
+    }
+  });
+});
+
 describe('shutdown', () => {
   it('lets a running HTTP predict finish, then closes the HTTP port', async () => {
     const running = upload(server.base, await png(64, 64));
