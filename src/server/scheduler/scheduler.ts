@@ -123,7 +123,10 @@ export class Scheduler {
   submit<T>(prepare: Prepare, read: ReadOutput<T>, options: SubmitOptions = {}): Promise<ScheduledResult<T>> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.queue.length >= this.options.maxQueue) {
+    // A free engine slot takes one request beyond the queue: it waits only while it is prepared (so --max-queue 0
+    // still serves an idle server).
+    const freeSlots = Math.max(0, this.options.maxConcurrency - this.running);
+    if (this.queue.length >= this.options.maxQueue + freeSlots) {
       return Promise.reject(new ServiceError(Code.RESOURCE_EXHAUSTED,
         `server overloaded: all ${this.options.maxConcurrency} inference slot(s) busy and the queue of ` +
         `${this.options.maxQueue} is full; retry later with backoff`));

@@ -84,6 +84,22 @@ describe('Scheduler', () => {
     await expect(Promise.all([first, queued])).resolves.toHaveLength(2);
   });
 
+  it('with no queue (maxQueue 0) serves a free slot and refuses what would have to wait', async () => {
+    const engine = controllableEngine();
+    const scheduler = new Scheduler(engine.engine, options({ maxQueue: 0 }));
+    const first = scheduler.submit(image(1), copy);
+    await expect(scheduler.submit(image(2), copy)).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    await waitFor(() => engine.runs.length === 1, 2000, 'first run');
+    await expect(scheduler.submit(image(3), copy)).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    engine.runs[0]!.finish();
+    expect((await first).value[0]).toBe(4);
+    await waitFor(() => scheduler.inFlight === 0, 2000, 'the slot to be free');
+    const next = scheduler.submit(image(4), copy);
+    await waitFor(() => engine.runs.length === 2, 2000, 'second run');
+    engine.runs[1]!.finish();
+    expect((await next).value[0]).toBe(16);
+  });
+
   it('drops queued requests whose deadline passes or whose caller aborts, without running them', async () => {
     const engine = controllableEngine();
     const scheduler = new Scheduler(engine.engine, options());
