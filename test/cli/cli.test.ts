@@ -3,7 +3,7 @@
  * the CLI's own `serve` command started. Run `npm run build` first (npm test does).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,33 +13,24 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { png } from '../support/images.js';
+import { closeServer, listenOnLoopback } from '../support/ports.js';
+import { CLI_MAIN, runCommand, type CommandRun } from '../support/subprocess.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = CLI_MAIN;
 /** The client package's bin (xception-client): the client commands alone. */
 const CLIENT_CLI = join(ROOT, 'dist/cli/client-main.js');
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** The test's environment without its own XCEPTION_* variables. */
-const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+type Run = CommandRun;
 
 /** Runs a command to completion in the test's folder. */
-function runCommand(file: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: { ...CLEAN_ENV, ...env }, cwd: dir }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function inTestDir(file: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return runCommand(file, args, { env, cwd: dir });
 }
 
 /** Runs the CLI to completion. */
 function xception(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Run> {
-  return runCommand(process.execPath, [...nodeArgs, CLI, ...args], env);
+  return inTestDir(process.execPath, [...nodeArgs, CLI, ...args], env);
 }
 
 let dir: string;
@@ -197,7 +188,7 @@ describe('xception stream', () => {
 
   it('stops quietly, exit 0, when its reader goes away (`stream --json | head -n 1`)', async () => {
     const pipeline = `set -o pipefail; "${process.execPath}" "${CLI}" stream "${join(dir, 'frames')}" --json --repeat 40 --address ${address} | head -n 1`;
-    const run = await runCommand('bash', ['-c', pipeline]);
+    const run = await inTestDir('bash', ['-c', pipeline]);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(run.stdout)).toMatchObject({ id: '0', file: join(dir, 'frames', 'frame-0.png') });
   });
@@ -262,15 +253,15 @@ describe('usage', () => {
 
 describe('xception-client (the client package\'s bin)', () => {
   it('has the client commands, not serve or fetch-weights, under its own name', async () => {
-    const help = await runCommand(process.execPath, [CLIENT_CLI, '--help']);
+    const help = await inTestDir(process.execPath, [CLIENT_CLI, '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: xception-client /);
     for (const command of ['predict', 'stream', 'metadata', 'health']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(help.stdout).not.toMatch(/\bserve\b|fetch-weights/);
-    const serve = await runCommand(process.execPath, [CLIENT_CLI, 'serve']);
+    const serve = await inTestDir(process.execPath, [CLIENT_CLI, 'serve']);
     expect(serve.code).toBe(2);
     expect(serve.stderr.split('\n')[0]).toBe("xception-client: unknown command 'serve'");
-    const down = await runCommand(process.execPath, [CLIENT_CLI, 'health', '--address', '127.0.0.1:1']);
+    const down = await inTestDir(process.execPath, [CLIENT_CLI, 'health', '--address', '127.0.0.1:1']);
     expect(down).toEqual({ code: 1, stdout: '', stderr: 'xception-client: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n' });
   });
 
@@ -284,7 +275,7 @@ describe('xception-client (the client package\'s bin)', () => {
         return result;
       }`);
     await writeFile(join(dir, 'client-register.mjs'), `import { register } from 'node:module'; register('./client-hooks.mjs', import.meta.url);`);
-    const run = await runCommand(process.execPath, ['--import', join(dir, 'client-register.mjs'), CLIENT_CLI, 'predict', image, '--address', address]);
+    const run = await inTestDir(process.execPath, ['--import', join(dir, 'client-register.mjs'), CLIENT_CLI, 'predict', image, '--address', address]);
     expect(run.code).toBe(0);
     const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
     expect(modules.some((m) => m.includes('/dist/cli/predict.js'))).toBe(true);
@@ -300,11 +291,10 @@ describe('xception fetch-weights', () => {
 
   beforeAll(async () => {
     http = createServer((_request, response) => response.writeHead(200, { 'content-length': body.length }).end(body));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(http.address() as { port: number }).port}/weights.h5`;
+    url = `http://127.0.0.1:${await listenOnLoopback(http)}/weights.h5`;
   });
 
-  afterAll(() => new Promise((resolve) => http.close(resolve)));
+  afterAll(() => closeServer(http));
 
   it('downloads, checks the MD5 and saves the file', async () => {
     const dest = join(dir, 'model', 'model.h5');

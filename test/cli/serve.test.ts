@@ -4,29 +4,16 @@
  * JSON logs without one. Run `npm run build` first (npm test does).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { SERVER_MAIN } from '../support/subprocess.js';
+import { closeServer, listenOnLoopback } from '../support/ports.js';
+import { CLEAN_ENV, CLI_MAIN, runCommand, SERVER_MAIN, type CommandRun } from '../support/subprocess.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/cli/main.js');
-const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const CLI = CLI_MAIN;
 
 /** Runs `node script args` with pipes (no terminal) to completion. */
-function piped(script: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [script, ...args], { env: { ...CLEAN_ENV, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function piped(script: string, args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
+  return runCommand(process.execPath, [script, ...args], { env });
 }
 
 const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
@@ -56,11 +43,10 @@ let busyPort: number;
 
 beforeAll(async () => {
   busy = createServer();
-  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-  busyPort = (busy.address() as { port: number }).port;
+  busyPort = await listenOnLoopback(busy);
 });
 
-afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+afterAll(() => closeServer(busy));
 
 describe('npm start and xception serve', () => {
   it('fail alike on a bad flag or variable: one line and the usage exit code, 2', async () => {

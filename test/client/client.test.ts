@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, createModelClient, type Frame, type FrameResult, type ModelClient } from '../../src/client/index.js';
 import { convertRgb, png, rgbPixels } from '../support/images.js';
-import { startTestServer, waitFor, type TestServer } from '../support/server.js';
+import { waitFor } from '../support/poll.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 import { failure } from '../support/client.js';
 import { engineRuns } from '../support/engine-runs.js';
 import { metricValue, watchMax } from '../support/metrics.js';

@@ -1,10 +1,10 @@
 /** Retries on UNAVAILABLE: a server that starts late is reached; other failures and streams are never retried. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { Code, createModelClient, type ModelClient } from '../../src/client/index.js';
 import { png } from '../support/images.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { failure } from '../support/client.js';
+import { unusedPort } from '../support/ports.js';
 
 let server: TestServer | undefined;
 const clients: ModelClient[] = [];
@@ -13,15 +13,6 @@ afterAll(async () => {
   for (const client of clients) client.close();
   await server?.shutdown(1000);
 });
-
-/** A port nothing listens on (bound, then released). */
-async function reservePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 function client(address: string, options: Parameters<typeof createModelClient>[1]): ModelClient {
   const created = createModelClient(address, options);
@@ -32,7 +23,7 @@ function client(address: string, options: Parameters<typeof createModelClient>[1
 
 describe('retry', () => {
   it('with retries off, or once the attempts are spent, an unreachable server is UNAVAILABLE', async () => {
-    const port = await reservePort();
+    const port = await unusedPort();
     const once = client(`127.0.0.1:${port}`, { retry: false });
     expect((await failure(once.getMetadata())).code).toBe(Code.UNAVAILABLE);
     const few = client(`127.0.0.1:${port}`, { retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 20 } });
@@ -41,7 +32,7 @@ describe('retry', () => {
   });
 
   it('stops waiting between attempts when the call is aborted', async () => {
-    const port = await reservePort();
+    const port = await unusedPort();
     const patient = client(`127.0.0.1:${port}`, { retry: { maxAttempts: 1000, initialBackoffMs: 50, maxBackoffMs: 100 } });
     const controller = new AbortController();
     const pending = patient.getMetadata({ signal: controller.signal });
@@ -50,7 +41,7 @@ describe('retry', () => {
   });
 
   it('reaches a server that starts after the call began, and does not retry what is not UNAVAILABLE', async () => {
-    const port = await reservePort();
+    const port = await unusedPort();
     const image = await png(64, 64);
     const patient = client(`127.0.0.1:${port}`, {
       retry: { maxAttempts: 10_000, initialBackoffMs: 50, maxBackoffMs: 250 },

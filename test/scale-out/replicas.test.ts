@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelClient, type ModelClient, type RawImage } from '../../src/client/index.js';
 import { rgbPixels } from '../support/images.js';
-import { waitFor } from '../support/server.js';
+import { waitFor } from '../support/poll.js';
 import { startServerProcess, type ServerProcess } from '../support/subprocess.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'] as const;

@@ -14,6 +14,14 @@ export function unary<Req, Res>(
   return new Promise((resolve, reject) => call(request, (error, response) => (error ? reject(error) : resolve(response))));
 }
 
+/** Calls a callback-style unary method; resolves with the response or the error it failed with, for tests that expect either. */
+export function settled<Req, Res>(
+  call: (request: Req, callback: (error: ServiceError | null, response: Res) => void) => unknown,
+  request: Req,
+): Promise<Res | ServiceError> {
+  return new Promise((resolve) => call(request, (error, response) => resolve(error ?? response)));
+}
+
 type Constructor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & Record<string, any>;
 
 /** A client built at runtime from a .proto file, as a service in another language would. */

@@ -1,5 +1,6 @@
 /** Images made in the test with sharp: real encoder output, no fixtures on disk. */
 import sharp from 'sharp';
+import { crc32, deflateSync } from 'node:zlib';
 
 export type Rgb = readonly [number, number, number];
 
@@ -67,4 +68,31 @@ export function convertRgb(rgb: Buffer, format: 'RGB8' | 'BGR8' | 'RGBA8' | 'GRA
       return out;
     }
   }
+}
+
+function pngChunk(type: string, data: Uint8Array): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+/**
+ * A well-formed PNG whose header declares width × height RGB pixels, with `dataBytes` zero bytes of image data:
+ * nothing near that many pixels exists, so only the header can be judged without decoding.
+ */
+export function pngDeclaring(width: number, height: number, dataBytes = 1024): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // colour type RGB; compression, filter, interlace 0
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(dataBytes))),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }

@@ -21,6 +21,3 @@ export async function startTestServer(args: string[] = [], options: { waitReady?
 export function modelClient(address: string): ModelServiceClient {
   return new ModelServiceClient(address, credentials.createInsecure());
 }
-
-/** Kept here for the tests that import it with the server helpers; poll.ts has the one implementation. */
-export { waitFor } from './poll.js';

@@ -1,10 +1,29 @@
 /** The server as its own process (`node dist/server/main.js`), for signals, exit codes and its memory (RSS). */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
 export const SERVER_MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** The test's environment without its own XCEPTION_* variables. */
+export const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+
+export interface CommandRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `file args` to completion with pipes (no terminal), in CLEAN_ENV plus `env`. */
+export function runCommand(file: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env: { ...CLEAN_ENV, ...options.env }, cwd: options.cwd }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 export interface ServerProcess {
   readonly child: ChildProcess;

@@ -1,10 +1,10 @@
 import sharp from 'sharp';
-import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Code, ServiceError } from '../../../src/server/errors.js';
 import { decodeImage } from '../../../src/server/input/decode.js';
 import { inputLimitsFromConfig, type InputLimits } from '../../../src/server/input/limits.js';
 import { resampleHorizontal, resampleVertical, type Pixels } from '../../../src/server/input/pil-resample.js';
+import { pngDeclaring } from '../../support/images.js';
+import { differences, expectInvalid } from '../../support/input.js';
 
 // ModelHub's config.json for xception, the part the input stage reads.
 const config = {
@@ -36,62 +36,6 @@ function channelValues(tensor: Float32Array): number[][] {
   const sets = [new Set<number>(), new Set<number>(), new Set<number>()];
   for (let i = 0; i < tensor.length; i++) sets[i % 3]!.add(tensor[i]!);
   return sets.map((s) => [...s].sort((a, b) => a - b));
-}
-
-/** How many elements differ; big arrays are compared this way because a failing toEqual would print them whole. */
-function differences(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) count++;
-  return count;
-}
-
-async function expectInvalid(promise: Promise<unknown>, message: RegExp): Promise<ServiceError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ServiceError);
-  const serviceError = err as ServiceError;
-  expect(serviceError.code).toBe(Code.INVALID_ARGUMENT);
-  expect(serviceError.message).toMatch(message);
-  return serviceError;
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const typeAndData = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typeAndData));
-  return Buffer.concat([length, typeAndData, crc]);
-}
-
-/** A valid PNG header declaring width × height RGB, with a token IDAT: nothing near that many pixels exists. */
-function pngHeaderOnly(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // colour type RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', deflateSync(Buffer.alloc(64))),
-    pngChunk('IEND', new Uint8Array(0)),
-  ]);
 }
 
 describe('decodeImage: pixels', () => {
@@ -325,7 +269,7 @@ describe('decodeImage: dimensions', () => {
 
   it('refuses a header declaring 100000×100000 by the pixel cap, from the header alone', async () => {
     const err = await expectInvalid(
-      decodeImage(pngHeaderOnly(100_000, 100_000), limits),
+      decodeImage(pngDeclaring(100_000, 100_000, 64), limits),
       /100000×100000 = 10000000000 pixels, over the limit of 40000000 pixels/,
     );
     expect(err.message).not.toMatch(/decode/);

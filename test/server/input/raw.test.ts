@@ -1,10 +1,10 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { Code, ServiceError } from '../../../src/server/errors.js';
 import { decodeImage } from '../../../src/server/input/decode.js';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../../../src/server/config.js';
 import type { InputLimits } from '../../../src/server/input/limits.js';
 import { prepareRawImage, type RawImage, type RawPixelFormat } from '../../../src/server/input/raw.js';
+import { differences, expectInvalid } from '../../support/input.js';
 
 const limits: InputLimits = {
   allowedFormats: ['image/png', 'image/jpg', 'image/jpeg'],
@@ -37,23 +37,6 @@ const picture = (x: number, y: number): [number, number, number] => [
   (y * 3 + x) & 0xff,
   (x * y) & 0xff,
 ];
-
-function differences(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) count++;
-  return count;
-}
-
-async function expectInvalid(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ServiceError);
-  expect((err as ServiceError).code).toBe(Code.INVALID_ARGUMENT);
-  expect((err as ServiceError).message).toMatch(message);
-}
 
 describe('prepareRawImage', () => {
   it('scales constant RGB8 exactly', async () => {

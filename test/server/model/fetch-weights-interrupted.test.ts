@@ -2,18 +2,16 @@
  * A weights download cut off midway, by fetchWeights() and by `xception fetch-weights` in its own process: the server
  * sends half the body and destroys the socket. Nothing may be left but the model.h5 that was there before, unchanged.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchWeights, FetchWeightsError } from '../../../src/server/model/fetch-weights.js';
+import { closeServer, listenOnLoopback } from '../../support/ports.js';
+import { CLI_MAIN, runCommand } from '../../support/subprocess.js';
 
-const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
 const body = randomBytes(400_000);
 const half = body.length / 2;
 const bodyMd5 = createHash('md5').update(body).digest('hex');
@@ -40,12 +38,11 @@ beforeAll(async () => {
     else if (request.url === '/chunked.h5') sendHalfThenCut(response, request, {});
     else response.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  host = `127.0.0.1:${await listenOnLoopback(server)}`;
 });
 afterAll(async () => {
   server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await closeServer(server);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -95,15 +92,8 @@ describe('xception fetch-weights cut off midway', () => {
     const modelDir = await modelDirWithOldWeights('cli');
     const dest = join(modelDir, 'model.h5');
     cutWhen = async () => {};
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
-    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, 'fetch-weights', '--url', `http://${host}/with-length.h5`, '--md5', bodyMd5, '--dest', dest],
-        { env: clean, cwd: dir },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+    const run = await runCommand(process.execPath,
+      [CLI_MAIN, 'fetch-weights', '--url', `http://${host}/with-length.h5`, '--md5', bodyMd5, '--dest', dest], { cwd: dir });
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(new RegExp(`^xception: fetch-weights: download from ${host} broke off after \\d+ bytes [^\\n]+\\n$`));

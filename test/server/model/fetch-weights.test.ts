@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -14,6 +13,7 @@ import {
   XCEPTION_WEIGHTS_URL,
   type DownloadProgress,
 } from '../../../src/server/model/fetch-weights.js';
+import { closeServer, listenOnLoopback, unusedPort } from '../../support/ports.js';
 import { createProgressBar } from '../../../src/server/model/weights/progress-bar.js';
 
 const body = randomBytes(300_000);
@@ -34,11 +34,10 @@ beforeAll(async () => {
       response.writeHead(404).end('not here');
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  baseUrl = `http://127.0.0.1:${await listenOnLoopback(server)}`;
 });
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await closeServer(server);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -75,10 +74,7 @@ describe('fetchWeights', () => {
   });
 
   it('says the host could not be reached, and how to place the file by hand, when the connection is refused', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await unusedPort();
 
     const dest = join(dir, 'refused', 'model.h5');
     const url = `http://127.0.0.1:${port}/weights.h5`;

@@ -7,7 +7,7 @@ import { callSignal } from '../../../src/server/core/call-signal.js';
 import { Code, ServiceError } from '../../../src/server/errors.js';
 import type { TensorSlab } from '../../../src/server/engine/tensor-slab.js';
 import { Scheduler, type SchedulerEngine, type SchedulerOptions } from '../../../src/server/scheduler/scheduler.js';
-import { waitFor } from '../../support/server.js';
+import { waitFor } from '../../support/poll.js';
 
 const INPUT = 4;
 const OUTPUT = 2;

@@ -15,9 +15,10 @@ import { parseServerConfig } from '../../../src/server/config.js';
 import { createLogger } from '../../../src/server/observability/logger.js';
 import { startServer, type RunningServer } from '../../../src/server/server.js';
 import { engineRuns } from '../../support/engine-runs.js';
-import { dynamicClient, healthClient, REFLECTION_PROTO_DIR, unary } from '../../support/grpc.js';
+import { dynamicClient, healthClient, REFLECTION_PROTO_DIR, settled, unary } from '../../support/grpc.js';
 import { rgbPixels } from '../../support/images.js';
 import { modelClient, startTestServer, type TestServer } from '../../support/server.js';
+import { runStream, type StreamOutcome } from '../../support/stream.js';
 
 const LIST_TOKENS = ['list-token-alpha', 'list-token-beta-0123456789'];
 const FILE_TOKEN = 'file-token-from-the-file';
@@ -60,20 +61,12 @@ function headers(authorization?: string): Metadata {
 }
 
 function predict(authorization?: string): Promise<PredictResponse | ServiceError> {
-  return new Promise((resolve) => client.predict(request, headers(authorization), (error, response) => resolve(error ?? response)));
+  return settled<PredictRequest, PredictResponse>((req, callback) => client.predict(req, headers(authorization), callback), request);
 }
 
 /** Opens a stream, writes frames, ends it; resolves with what came back. */
-function stream(authorization: string | undefined, frames: number): Promise<{ responses: PredictResponse[]; error?: ServiceError }> {
-  return new Promise((resolve) => {
-    const call = client.predictStream(headers(authorization));
-    const responses: PredictResponse[] = [];
-    call.on('data', (r: PredictResponse) => responses.push(r));
-    call.on('error', (error: ServiceError) => resolve({ responses, error }));
-    call.on('end', () => resolve({ responses }));
-    for (let i = 0; i < frames; i++) call.write({ ...request, id: `f${i}` });
-    call.end();
-  });
+function stream(authorization: string | undefined, frames: number): Promise<StreamOutcome> {
+  return runStream(client, Array.from({ length: frames }, (_, i) => ({ ...request, id: `f${i}` })), headers(authorization));
 }
 
 async function callCount(method: string, code: string): Promise<number> {
@@ -85,7 +78,7 @@ describe('bearer tokens', () => {
   it('refuses a call without a token: UNAUTHENTICATED "missing bearer token"', async () => {
     expect(await predict()).toMatchObject({ code: status.UNAUTHENTICATED, details: 'missing bearer token' });
     expect(await predict('Basic dXNlcjpwYXNz')).toMatchObject({ code: status.UNAUTHENTICATED, details: 'missing bearer token' });
-    const metadata = await new Promise<unknown>((resolve) => client.getMetadata({}, (error, response) => resolve(error ?? response)));
+    const metadata = await settled<object, unknown>(client.getMetadata.bind(client), {});
     expect(metadata).toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
@@ -180,7 +173,7 @@ describe('health and reflection with tokens on', () => {
     const openClient = modelClient(open.address);
     try {
       expect(await listServices(open.address)).toEqual(expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']));
-      const refused = await new Promise<unknown>((resolve) => openClient.getMetadata({}, (error, response) => resolve(error ?? response)));
+      const refused = await settled<object, unknown>(openClient.getMetadata.bind(openClient), {});
       expect(refused).toMatchObject({ code: status.UNAUTHENTICATED });
     } finally {
       openClient.close();

@@ -5,17 +5,17 @@
  * whose resident memory is sampled throughout and must stay bounded.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { crc32, deflateSync } from 'node:zlib';
 import {
   ModelServiceClient, PixelFormat, type PredictRequest, type PredictResponse,
 } from '../../../src/gen/modelhub/v1/model_service.js';
-import { healthClient, unary } from '../../support/grpc.js';
-import { gif, jpeg, png, rgbPixels, tiff, webp } from '../../support/images.js';
+import { healthClient, settled, unary } from '../../support/grpc.js';
+import { gif, jpeg, png, pngDeclaring, rgbPixels, tiff, webp } from '../../support/images.js';
 import { metricValue } from '../../support/metrics.js';
-import { openStream } from '../../support/stream.js';
-import { modelClient, startTestServer, waitFor, type TestServer } from '../../support/server.js';
+import { openStream, runStream } from '../../support/stream.js';
+import { waitFor } from '../../support/poll.js';
+import { modelClient, startTestServer, type TestServer } from '../../support/server.js';
 import { startServerProcess, type ServerProcess } from '../../support/subprocess.js';
 
 const MiB = 1024 * 1024;
@@ -31,30 +31,6 @@ function raw(width: number, height: number, data: Buffer, format = PixelFormat.P
 }
 
 const validFrame = (id: string, topK = 1): PredictRequest => ({ ...raw(32, 32, rgbPixels(32, 32)), id, topK });
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A well-formed PNG whose header declares width × height RGB pixels, with a few bytes of real image data. */
-function pngDeclaring(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // colour type RGB; compression, filter, interlace 0
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', deflateSync(Buffer.alloc(1024))),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 /** xorshift bytes: noise that no format signature matches. */
 function randomBytes(length: number, seed = 99): Buffer {
@@ -105,7 +81,7 @@ async function hostileCases(): Promise<[string, PredictRequest, status, RegExp][
 type Answer = PredictResponse | ServiceError;
 
 function predict(client: ModelServiceClient, request: PredictRequest): Promise<Answer> {
-  return new Promise((resolve) => client.predict(request, (error, response) => resolve(error ?? response)));
+  return settled<PredictRequest, PredictResponse>(client.predict.bind(client), request);
 }
 
 function isError(answer: Answer): answer is ServiceError {
@@ -121,26 +97,6 @@ async function expectServing(address: string, client: ModelServiceClient): Promi
   }
   const answer = await predict(client, validFrame('after'));
   expect(isError(answer) ? answer.message : answer.outputs[0]!.prediction.length).toBe(1);
-}
-
-interface StreamResult {
-  readonly responses: PredictResponse[];
-  readonly error?: ServiceError;
-}
-
-/** Writes `frames` as fast as the client can (no waiting for 'drain'), ends, collects everything. */
-function runStream(client: ModelServiceClient, frames: PredictRequest[], headers: Record<string, string> = {}): Promise<StreamResult> {
-  return new Promise((resolve) => {
-    const metadata = new Metadata();
-    for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
-    const call = client.predictStream(metadata);
-    const responses: PredictResponse[] = [];
-    call.on('data', (response: PredictResponse) => responses.push(response));
-    call.on('error', (error: ServiceError) => resolve({ responses, error }));
-    call.on('end', () => resolve({ responses }));
-    for (const frame of frames) call.write(frame);
-    call.end();
-  });
 }
 
 // ---- one server, every bad input ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import { SecurityConfigError } from '../../../src/server/security/config-error.j
 import { loadTlsMaterial } from '../../../src/server/security/tls.js';
 import { startServer } from '../../../src/server/server.js';
 import { generateTestCerts, type TestCerts } from '../../support/certs.js';
+import { listenOnLoopback } from '../../support/ports.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 
 let certs: TestCerts;
@@ -107,8 +108,7 @@ describe('start-up checks', () => {
   /** Starts a server on a port something else holds: a config error must win over the bind error, proving it came first. */
   async function startOnBusyPort(args: string[]): Promise<unknown> {
     const busy: NetServer = createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const port = (busy.address() as { port: number }).port;
+    const port = await listenOnLoopback(busy);
     try {
       const config = parseServerConfig(['--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', ...args], {});
       return await startServer(config, createLogger('silent')).then(

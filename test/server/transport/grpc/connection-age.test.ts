@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectivityState } from '@grpc/grpc-js';
 import type { Metadata, ModelServiceClient } from '../../../../src/gen/modelhub/v1/model_service.js';
 import { unary } from '../../../support/grpc.js';
-import { modelClient, startTestServer, waitFor, type TestServer } from '../../../support/server.js';
+import { waitFor } from '../../../support/poll.js';
+import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
 
 let server: TestServer;
 let client: ModelServiceClient;

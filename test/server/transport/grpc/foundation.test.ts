@@ -6,7 +6,8 @@ import type { Metadata, ModelServiceClient } from '../../../../src/gen/modelhub/
 import { DEFAULT_CONTRIB_DIR } from '../../../../src/server/config.js';
 import { dynamicClient, healthClient, PROTO_DIR, unary } from '../../../support/grpc.js';
 import { listServices, reflectionSession, resolveService } from '../../../support/reflection.js';
-import { modelClient, startTestServer, waitFor, type TestServer } from '../../../support/server.js';
+import { waitFor } from '../../../support/poll.js';
+import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
 
 let server: TestServer;
 let client: ModelServiceClient;

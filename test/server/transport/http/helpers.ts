@@ -1,6 +1,6 @@
 /** Shared by the HTTP tests: a server with --http-port, raw requests that keep their path as written, a file server. */
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from '../../../support/ports.js';
 import { startTestServer, type TestServer } from '../../../support/server.js';
 
 export interface HttpTestServer extends TestServer {
@@ -68,13 +68,13 @@ export async function startFileServer(handler: (req: IncomingMessage, res: Serve
     requests.push(req.url ?? '');
     handler(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = await listenOnLoopback(server);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     requests,
-    close: () => new Promise<void>((resolve) => {
+    close: () => {
       server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+      return closeServer(server);
+    },
   };
 }

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineRuns } from '../../../support/engine-runs.js';
 import { png } from '../../../support/images.js';
-import { waitFor } from '../../../support/server.js';
+import { waitFor } from '../../../support/poll.js';
 import { errorOf, startHttpTestServer, upload, type HttpTestServer } from './helpers.js';
 
 let server: HttpTestServer;
