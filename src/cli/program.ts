@@ -1,5 +1,5 @@
 /** The `xception` command line of the server package: the client commands, plus serve, fetch-weights, quantize and compare-precision. */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { buildCommandProgram, clientCommands, configureOutput, VERSION } from './client-program.js';
 import { comparePrecisionCommand } from './compare-precision.js';
 import { fetchWeightsCommand } from './fetch-weights.js';

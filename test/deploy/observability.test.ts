@@ -26,6 +26,7 @@ const read = (path: string) => readFileSync(posix.join(ROOT, path), 'utf8');
 const DASHBOARD_FILE = 'deploy/grafana/xception.json';
 const RULES_FILE = 'deploy/prometheus/xception-alerts.yaml';
 const RULE_CR_FILE = 'deploy/prometheus/xception-prometheusrule.yaml';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal.
 const DATASOURCE = '${DS_PROMETHEUS}';
 
 /** Labels Prometheus adds to every series it scrapes, and the series it records for each target itself. */

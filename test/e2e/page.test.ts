@@ -174,7 +174,7 @@ describe('the web page', () => {
       expect(await page.$eval('#file-input', (input) => (input as HTMLInputElement).value)).toBe('');
       // Picking a sample afterwards shows its name alone: nothing on the page still says mine.png.
       await page.click('.sample >> nth=1');
-      await page.waitForFunction(() => !document.body.innerText.includes('mine.png'));
+      await page.waitForFunction(() => !document.body.textContent.includes('mine.png'));
       await fiveBars(page);
       expect(problems).toEqual([]);
     } finally {

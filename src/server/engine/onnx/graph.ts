@@ -204,9 +204,11 @@ class GraphCompiler {
         return;
       }
       case 'conv2d':
-        return this.conv2d(layer);
+        this.conv2d(layer);
+        return;
       case 'separableConv2d':
-        return this.separableConv2d(layer);
+        this.separableConv2d(layer);
+        return;
       case 'batchNorm':
         if (!this.graph.isFolded(layer.name)) this.standaloneBatchNorm(layer);
         return;
@@ -215,11 +217,14 @@ class GraphCompiler {
           this.values.set(layer.name, this.input(layer, 0));
           return;
         }
-        return this.elementwise(layer, 'Relu');
+        this.elementwise(layer, 'Relu');
+        return;
       case 'add':
-        return this.elementwise(layer, 'Add');
+        this.elementwise(layer, 'Add');
+        return;
       case 'maxPool':
-        return this.maxPool(layer);
+        this.maxPool(layer);
+        return;
       case 'globalAveragePool': {
         const x = this.spatialInput(layer);
         const pooled = `${layer.name}/pooled`;
@@ -230,7 +235,8 @@ class GraphCompiler {
         return;
       }
       case 'dense':
-        return this.dense(layer);
+        this.dense(layer);
+        return;
       default: {
         const unknown: { kind: string; name: string } = layer;
         throw new Error(`layer ${unknown.name}: kind '${unknown.kind}' has no ONNX translation`);

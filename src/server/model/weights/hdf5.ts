@@ -106,7 +106,7 @@ function isDataset(entity: unknown): entity is Dataset {
 
 /** The group holding `layer_names`: the root (save_weights) or /model_weights (model.save). */
 function weightsRoot(file: Group, path: string): Group {
-  if (file.attrs['layer_names'] || file.attrs['layer_names0']) return file;
+  if (file.attrs.layer_names || file.attrs.layer_names0) return file;
   const modelWeights = file.keys().includes('model_weights') ? file.get('model_weights') : null;
   if (isGroup(modelWeights)) return modelWeights;
   throw new WeightsError(
@@ -155,7 +155,7 @@ export async function loadKerasHdf5(path: string, arch: Architecture): Promise<L
   } catch (error) {
     throw new WeightsError(`${path}: cannot open as HDF5 (${describe(error)})`, { cause: error });
   }
-  let weights;
+  let weights: ReturnType<typeof matchLayers>;
   try {
     weights = matchLayers(readLayers(weightsRoot(file, path)), arch);
   } catch (error) {

@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { TransportContext } from '../../core/transport-context.js';
-import { Code, ServiceError, invalidArgument, toServiceError } from '../../errors.js';
+import { Code, type ServiceError, invalidArgument, toServiceError } from '../../errors.js';
 
 /** Seconds a client should wait before retrying an overloaded or starting server. */
 const RETRY_AFTER_SECONDS = 1;

@@ -93,12 +93,12 @@ async function describeFile(path: string): Promise<{ layout: string; strings: st
   try {
     const fullModel = file.keys().includes('model_weights');
     const root = (fullModel ? file.get('model_weights') : file) as Group;
-    const layerNames = root.attrs['layer_names']!;
-    const weightNames = (root.get('block1_conv1') as Group).attrs['weight_names']!;
+    const layerNames = root.attrs.layer_names!;
+    const weightNames = (root.get('block1_conv1') as Group).attrs.weight_names!;
     return {
       layout: fullModel ? 'full-model' : 'weights-only',
       strings: layerNames.metadata.vlen ? 'variable' : 'fixed',
-      keras: String(root.attrs['keras_version']!.value),
+      keras: String(root.attrs.keras_version!.value),
       layerNames: layerNames.value as string[],
       kernelName: (weightNames.value as string[])[0]!,
     };
