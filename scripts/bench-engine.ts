@@ -23,7 +23,11 @@ import { seededWeights } from '../src/server/model/weights/seeded.js';
 import type { Engine, EngineName, EngineOptions } from '../src/server/engine/engine.js';
 import { runTensors } from '../src/server/engine/tensor-slab.js';
 
-type EngineFactory = (arch: Architecture, weights: WeightMap, options?: EngineOptions & { int8?: { ranges: ActivationRanges } }) => Promise<Engine>;
+type EngineFactory = (
+  arch: Architecture,
+  weights: WeightMap,
+  options?: EngineOptions & { int8?: { ranges: ActivationRanges } },
+) => Promise<Engine>;
 
 const SEED = 1;
 /** The server generates its default weights at every start without a weights file: this long at most. */
@@ -59,7 +63,10 @@ async function loadFactory(name: EngineName): Promise<EngineFactory> {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -126,7 +133,9 @@ async function int8Ranges(arch: Architecture, loaded: ReturnType<typeof seededWe
   const limits = inputLimitsFromConfig(parseModelHubConfig(config), { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS });
   const started = performance.now();
   const calibration = await int8Calibration({ arch, weights: loaded, contribDir: DEFAULT_CONTRIB_DIR, limits });
-  const how = calibration.cache.hit ? 'read from the calibration cache' : `calibrated in ${(performance.now() - started).toFixed(0)} ms`;
+  const how = calibration.cache.hit
+    ? 'read from the calibration cache'
+    : `calibrated in ${(performance.now() - started).toFixed(0)} ms`;
   console.log(`int8: ${calibration.method} ranges of ${calibration.images} images in ${calibration.source}, ${how}`);
   return calibration.ranges;
 }
@@ -138,7 +147,9 @@ async function main(): Promise<void> {
   const { weights } = loaded;
   const weightsMs = performance.now() - weightsStart;
   const verdict = weightsMs <= SEEDED_WEIGHTS_BUDGET_MS ? 'within' : 'OVER';
-  console.log(`weights: seededWeights(seed ${SEED}), ${weightsMs.toFixed(0)} ms to generate (${verdict} the ${SEEDED_WEIGHTS_BUDGET_MS} ms budget)`);
+  console.log(
+    `weights: seededWeights(seed ${SEED}), ${weightsMs.toFixed(0)} ms to generate (${verdict} the ${SEEDED_WEIGHTS_BUDGET_MS} ms budget)`,
+  );
   console.log(`batch 1, ${warmup} warm-up runs, ${runs} timed runs per row`);
   // Latency is only comparable on an otherwise idle machine; the load average says whether it was.
   console.log(`${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores, load ${loadAverage()}`);
@@ -170,7 +181,9 @@ async function main(): Promise<void> {
   }
 
   console.log(`\nload average at the end: ${loadAverage()}`);
-  console.log('\n| engine | backend | precision | threads | build (ms) | median (ms/image) | p90 (ms/image) | fp32 median ÷ this |');
+  console.log(
+    '\n| engine | backend | precision | threads | build (ms) | median (ms/image) | p90 (ms/image) | fp32 median ÷ this |',
+  );
   console.log('|---|---|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const fp32 = rows.find((o) => o.engine === r.engine && o.threads === r.threads && o.precision === 'fp32');

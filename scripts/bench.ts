@@ -39,8 +39,11 @@ const option = (name: string, fallback: number) => {
 };
 const quick = args.includes('--quick');
 /** --server-env K=V (repeatable): the server process's environment only, e.g. LD_PRELOAD or MALLOC_ARENA_MAX. */
-const serverEnv = Object.fromEntries(args.flatMap((arg, i) => (arg === '--server-env' ? [args[i + 1]!.split('=')] : []))
-  .map(([key, ...value]) => [key!, value.join('=')]));
+const serverEnv = Object.fromEntries(
+  args
+    .flatMap((arg, i) => (arg === '--server-env' ? [args[i + 1]!.split('=')] : []))
+    .map(([key, ...value]) => [key!, value.join('=')]),
+);
 const threads = option('threads', 2);
 const streamSeconds = option('seconds', quick ? 4 : 10);
 const precisionFlag = args.indexOf('--precision');
@@ -58,9 +61,10 @@ async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
   const arch = xception();
   const weights = seededWeights(arch, 0);
   // The server's own int8 ranges: the same weights, samples and cache it starts from.
-  const int8 = precision === 'int8'
-    ? await int8Calibration({ arch, weights, contribDir: DEFAULT_CONTRIB_DIR, limits: inputLimits(), threads })
-    : undefined;
+  const int8 =
+    precision === 'int8'
+      ? await int8Calibration({ arch, weights, contribDir: DEFAULT_CONTRIB_DIR, limits: inputLimits(), threads })
+      : undefined;
   const engine = await createOnnxEngine(arch, weights.weights, { threads, int8 });
   const input = new Float32Array(299 * 299 * 3).map((_, i) => Math.sin(i) * 0.5);
   const times: number[] = [];
@@ -89,8 +93,12 @@ async function prepareTable(photo: Buffer): Promise<void> {
   const tensor = new Float32Array(299 * 299 * 3);
   const jpegOf = (width: number, height: number) =>
     sharp(photo).resize(width, height, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
-  const rawFrame = { width: 299, height: 299, format: 'RGB8' as const,
-    data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer() };
+  const rawFrame = {
+    width: 299,
+    height: 299,
+    format: 'RGB8' as const,
+    data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer(),
+  };
   const cases: [string, () => Promise<unknown>][] = [
     ['320×213 JPEG', await jpegOf(320, 213).then((bytes) => () => decodeImage(bytes, limits, tensor))],
     ['640×480 JPEG', await jpegOf(640, 480).then((bytes) => () => decodeImage(bytes, limits, tensor))],
@@ -112,17 +120,41 @@ async function prepareTable(photo: Buffer): Promise<void> {
   console.log();
 }
 
-async function startServer(): Promise<{ address: string; pid: number; rss(): number; cpuMs(): number; stop(): Promise<void> }> {
+async function startServer(): Promise<{
+  address: string;
+  pid: number;
+  rss(): number;
+  cpuMs(): number;
+  stop(): Promise<void>;
+}> {
   const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, '--host', '127.0.0.1', '--port', '0', '--threads', String(threads),
-    '--precision', precision, '--max-queue', '256', '--log-level', 'info'],
-  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...serverEnv } });
+  const child = spawn(
+    process.execPath,
+    [
+      main,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--threads',
+      String(threads),
+      '--precision',
+      precision,
+      '--max-queue',
+      '256',
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...serverEnv } },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const entry = JSON.parse(line);
         if (entry.msg === 'serving') resolve(entry.port);
-      } catch { /* not JSON */ }
+      } catch {
+        /* not JSON */
+      }
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
@@ -136,16 +168,24 @@ async function startServer(): Promise<{ address: string; pid: number; rss(): num
       const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return (Number(fields[11]) + Number(fields[12])) * 10;
     },
-    stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }),
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
 async function main(): Promise<void> {
-  console.log(`# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}` +
-    (Object.keys(serverEnv).length ? `, server env ${JSON.stringify(serverEnv)}` : '')); 
+  console.log(
+    `# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}` +
+      (Object.keys(serverEnv).length ? `, server env ${JSON.stringify(serverEnv)}` : ''),
+  );
   const { wallMs: bare, cpuMs: bareCpu } = await bareEngine();
-  console.log(`bare engine forward (onnx ${precision}, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
-    `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`);
+  console.log(
+    `bare engine forward (onnx ${precision}, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
+      `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`,
+  );
 
   const photo = readFileSync(new URL('../contrib_src/sample_data/orange.jpg', import.meta.url));
   await prepareTable(photo);
@@ -155,13 +195,22 @@ async function main(): Promise<void> {
   const image = await sharp(photo).resize(320, 213, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
   for (let i = 0; i < 3; i++) await client.predict(image);
 
-  console.log('| unary concurrency (320×213 JPEG) | calls | p50 ms | p95 ms | p99 ms | throughput /s | p50 ÷ bare | ' +
-    'throughput ÷ engine | server CPU ms/call (engine\'s) | server RSS MiB |');
+  console.log(
+    '| unary concurrency (320×213 JPEG) | calls | p50 ms | p95 ms | p99 ms | throughput /s | p50 ÷ bare | ' +
+      "throughput ÷ engine | server CPU ms/call (engine's) | server RSS MiB |",
+  );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const raw = { width: 299, height: 299, format: 'RGB8' as const,
-    data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer() };
+  const raw = {
+    width: 299,
+    height: 299,
+    format: 'RGB8' as const,
+    data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer(),
+  };
   const rows: [string, number, Uint8Array | typeof raw][] = [
-    ['1 (299×299 raw frame: no decode)', 1, raw], ['1', 1, image], ['4', 4, image], ['16', 16, image],
+    ['1 (299×299 raw frame: no decode)', 1, raw],
+    ['1', 1, image],
+    ['4', 4, image],
+    ['16', 16, image],
   ];
   for (const [label, concurrency, input] of rows) {
     const calls = quick ? concurrency * 4 : Math.max(40, concurrency * 8);
@@ -169,22 +218,28 @@ async function main(): Promise<void> {
     let next = 0;
     const cpuBefore = server.cpuMs();
     const started = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next++ < calls) {
-        const t = performance.now();
-        await client.predict(input, { topK: 5 });
-        latencies.push(performance.now() - t);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next++ < calls) {
+          const t = performance.now();
+          await client.predict(input, { topK: 5 });
+          latencies.push(performance.now() - t);
+        }
+      }),
+    );
     const seconds = (performance.now() - started) / 1000;
     const cpuPerCall = (server.cpuMs() - cpuBefore) / latencies.length;
     const throughput = latencies.length / seconds;
-    console.log(`| ${label} | ${latencies.length} | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 95))} | ` +
-      `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${(percentile(latencies, 50) / bare).toFixed(2)} | ` +
-      `${(throughput / (1000 / bare)).toFixed(2)} | ${ms(cpuPerCall)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`);
+    console.log(
+      `| ${label} | ${latencies.length} | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 95))} | ` +
+        `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${(percentile(latencies, 50) / bare).toFixed(2)} | ` +
+        `${(throughput / (1000 / bare)).toFixed(2)} | ${ms(cpuPerCall)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`,
+    );
   }
 
-  console.log('\n| stream at 30 fps | frames sent | answered ok | dropped | ok frames/s | p50 ms | p99 ms | p99 ÷ bare | RSS start → end MiB |');
+  console.log(
+    '\n| stream at 30 fps | frames sent | answered ok | dropped | ok frames/s | p50 ms | p99 ms | p99 ÷ bare | RSS start → end MiB |',
+  );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const pixels = await sharp(photo).resize(640, 480, { fit: 'fill' }).removeAlpha().raw().toBuffer();
   for (const policy of ['all', 'latest'] as const) {
@@ -216,8 +271,10 @@ async function main(): Promise<void> {
       latencies.push(performance.now() - sentAt.get(result.id)!);
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`| ${policy} | ${total} | ${ok} | ${dropped} | ${(ok / seconds).toFixed(1)} | ${ms(percentile(latencies, 50))} | ` +
-      `${ms(percentile(latencies, 99))} | ${(percentile(latencies, 99) / bare).toFixed(2)} | ${rssStart.toFixed(0)} → ${server.rss().toFixed(0)} |`);
+    console.log(
+      `| ${policy} | ${total} | ${ok} | ${dropped} | ${(ok / seconds).toFixed(1)} | ${ms(percentile(latencies, 50))} | ` +
+        `${ms(percentile(latencies, 99))} | ${(percentile(latencies, 99) / bare).toFixed(2)} | ${rssStart.toFixed(0)} → ${server.rss().toFixed(0)} |`,
+    );
   }
 
   client.close();

@@ -25,7 +25,10 @@ if (!existsSync(join(ROOT, 'src', 'gen', 'modelhub'))) {
 
 rmSync(STAGE, { recursive: true, force: true });
 for (const config of ['tsconfig.esm.json', 'tsconfig.cjs.json']) {
-  execFileSync(process.execPath, [TSC, '-p', join(ROOT, 'packages', 'client', config)], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [TSC, '-p', join(ROOT, 'packages', 'client', config)], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
 }
 // The CommonJS copy is marked as such for node and TypeScript alike (its .js and .d.ts files).
 writeFileSync(join(STAGE, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
@@ -37,15 +40,19 @@ for (const file of readdirSync(join(STAGE, 'dist', 'cli'))) {
 const repository = readJson(join(ROOT, 'package.json'));
 const { private: _unpublishable, ...manifest } = readJson(join(ROOT, 'packages', 'client', 'package.json'));
 manifest.version = repository.version;
-manifest.dependencies = Object.fromEntries(Object.keys(manifest.dependencies).map((name) => {
-  const range = repository.dependencies[name];
-  if (!range) throw new Error(`pack-client: ${name} is not a dependency of the repository's package.json`);
-  return [name, range];
-}));
+manifest.dependencies = Object.fromEntries(
+  Object.keys(manifest.dependencies).map((name) => {
+    const range = repository.dependencies[name];
+    if (!range) throw new Error(`pack-client: ${name} is not a dependency of the repository's package.json`);
+    return [name, range];
+  }),
+);
 writeFileSync(join(STAGE, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 copyFileSync(join(ROOT, 'packages', 'client', 'README.md'), join(STAGE, 'README.md'));
 
 mkdirSync(OUT, { recursive: true });
-const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', OUT], { cwd: STAGE, encoding: 'utf8' }));
+const [packed] = JSON.parse(
+  execFileSync('npm', ['pack', '--json', '--pack-destination', OUT], { cwd: STAGE, encoding: 'utf8' }),
+);
 rmSync(join(OUT, 'build'), { recursive: true, force: true });
 console.log(join(OUT, packed.filename));

@@ -17,7 +17,10 @@ export function flagsTable(): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const readme = readFileSync(path, 'utf8');
-  const updated = readme.replace(/<!-- flags:start -->[\s\S]*<!-- flags:end -->/, `<!-- flags:start -->\n${flagsTable()}\n<!-- flags:end -->`);
+  const updated = readme.replace(
+    /<!-- flags:start -->[\s\S]*<!-- flags:end -->/,
+    `<!-- flags:start -->\n${flagsTable()}\n<!-- flags:end -->`,
+  );
   writeFileSync(path, updated);
   console.log('README flags table updated');
 }

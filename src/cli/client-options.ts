@@ -19,19 +19,34 @@ export interface ClientFlags {
 }
 
 export function addClientOptions(command: Command, defaults: { deadlineMs?: number } = {}): Command {
-  const deadline = new Option('--deadline <ms>', 'give up on each call after this many milliseconds').argParser(wholeNumber(1));
+  const deadline = new Option('--deadline <ms>', 'give up on each call after this many milliseconds').argParser(
+    wholeNumber(1),
+  );
   if (defaults.deadlineMs !== undefined) deadline.default(defaults.deadlineMs);
   return command
-    .addOption(new Option('--address <host:port>', 'server address; a comma list of IP:port pairs, or a DNS name with several records, balances over replicas')
-      .env('XCEPTION_ADDRESS').default(DEFAULT_ADDRESS).argParser(serverAddress))
+    .addOption(
+      new Option(
+        '--address <host:port>',
+        'server address; a comma list of IP:port pairs, or a DNS name with several records, balances over replicas',
+      )
+        .env('XCEPTION_ADDRESS')
+        .default(DEFAULT_ADDRESS)
+        .argParser(serverAddress),
+    )
     .addOption(new Option('--tls', 'connect over TLS, verifying the server with the system CAs (implied by --tls-ca)'))
     .addOption(new Option('--tls-ca <path>', 'PEM CA bundle to verify the server with'))
     .addOption(new Option('--tls-cert <path>', 'PEM client certificate, for mutual TLS'))
     .addOption(new Option('--tls-key <path>', 'PEM private key of --tls-cert'))
-    .addOption(new Option('--tls-server-name <name>', "name to check the server's certificate against, if not the address"))
-    .addOption(new Option('--token <token>', 'bearer token (prefer the env var: flags show in ps)').env('XCEPTION_TOKEN'))
+    .addOption(
+      new Option('--tls-server-name <name>', "name to check the server's certificate against, if not the address"),
+    )
+    .addOption(
+      new Option('--token <token>', 'bearer token (prefer the env var: flags show in ps)').env('XCEPTION_TOKEN'),
+    )
     .addOption(deadline)
-    .addOption(new Option('--wait-for-ready', 'wait for the server to come up (within --deadline) instead of failing at once'));
+    .addOption(
+      new Option('--wait-for-ready', 'wait for the server to come up (within --deadline) instead of failing at once'),
+    );
 }
 
 /** A client from the flags; unreadable TLS files are file errors (exit 3). */

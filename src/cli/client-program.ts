@@ -42,7 +42,12 @@ export function configureOutput(command: Command, programName: string): Command 
 }
 
 /** A program named `name` with `commands`, the shared settings and the exit-code help. */
-export function buildCommandProgram(name: string, description: string, commands: readonly Command[], options: { serves: boolean }): Command {
+export function buildCommandProgram(
+  name: string,
+  description: string,
+  commands: readonly Command[],
+  options: { serves: boolean },
+): Command {
   const program = configureOutput(new Command(name), name)
     .description(description)
     .version(VERSION)
@@ -61,6 +66,10 @@ export function clientCommands(): Command[] {
 
 /** `xception-client`: call a server without installing it. */
 export function buildClientProgram(): Command {
-  return buildCommandProgram('xception-client', 'Call a Keras Xception (ImageNet classification) gRPC server: predict, stream, metadata, health',
-    clientCommands(), { serves: false });
+  return buildCommandProgram(
+    'xception-client',
+    'Call a Keras Xception (ImageNet classification) gRPC server: predict, stream, metadata, health',
+    clientCommands(),
+    { serves: false },
+  );
 }

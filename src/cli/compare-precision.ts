@@ -17,21 +17,37 @@ interface CompareFlags {
 
 export function comparePrecisionCommand(): Command {
   return addServerOptions(new Command('compare-precision'), MODEL_OPTIONS)
-    .description('compare int8 with fp32 per image: top-1 agreement, top-5 overlap, max |Δp| (each flag also reads its XCEPTION_* variable)')
-    .addOption(new Option('--images <dir>', 'PNG/JPEG images to compare on').default(undefined, 'the samples in contrib_src/sample_data'))
-    .addOption(new Option('--method <method>', 'range method of the int8 graph, or all three in turn')
-      .choices([...METHOD_CHOICES, 'all']).default('percentile'))
+    .description(
+      'compare int8 with fp32 per image: top-1 agreement, top-5 overlap, max |Δp| (each flag also reads its XCEPTION_* variable)',
+    )
+    .addOption(
+      new Option('--images <dir>', 'PNG/JPEG images to compare on').default(
+        undefined,
+        'the samples in contrib_src/sample_data',
+      ),
+    )
+    .addOption(
+      new Option('--method <method>', 'range method of the int8 graph, or all three in turn')
+        .choices([...METHOD_CHOICES, 'all'])
+        .default('percentile'),
+    )
     .action(async (flags: CompareFlags, command: Command) => {
       const inputs = await loadModelInputs(resolveServerConfig(command, process.env));
-      const [{ int8Calibration, calibrationMetadata, readImageSet, prepareImages, defaultCalibrationDir }, { createOnnxEngine }, { runTensors }, { fidelity }] =
-        await Promise.all([
-          import('../server/engine/onnx/calibration.js'),
-          import('../server/engine/onnx/onnx-engine.js'),
-          import('../server/engine/tensor-slab.js'),
-          import('../server/engine/onnx/fidelity.js'),
-        ]);
+      const [
+        { int8Calibration, calibrationMetadata, readImageSet, prepareImages, defaultCalibrationDir },
+        { createOnnxEngine },
+        { runTensors },
+        { fidelity },
+      ] = await Promise.all([
+        import('../server/engine/onnx/calibration.js'),
+        import('../server/engine/onnx/onnx-engine.js'),
+        import('../server/engine/tensor-slab.js'),
+        import('../server/engine/onnx/fidelity.js'),
+      ]);
       const { arch, weights, config, contrib, limits } = inputs;
-      const set = await asFileErrors(() => readImageSet(flags.images ?? defaultCalibrationDir(config.contribDir), 'images'));
+      const set = await asFileErrors(() =>
+        readImageSet(flags.images ?? defaultCalibrationDir(config.contribDir), 'images'),
+      );
       const images = await asFileErrors(() => prepareImages(set, limits, 'images'));
       const out = (line = '') => process.stdout.write(`${line}\n`);
       const label = (index: number) => contrib.labels[index] ?? `class ${index}`;
@@ -44,40 +60,58 @@ export function comparePrecisionCommand(): Command {
         await fp32.close();
       }
 
-      out(`weights: ${weights.source} (sha256 ${weights.sha256.slice(0, 16)}…)${weights.pretrained ? '' : ' — NOT pretrained: seeded random weights'}`);
+      out(
+        `weights: ${weights.source} (sha256 ${weights.sha256.slice(0, 16)}…)${weights.pretrained ? '' : ' — NOT pretrained: seeded random weights'}`,
+      );
       out(`images: ${images.length} in ${set.dir}`);
       const methods = flags.method === 'all' ? METHOD_CHOICES : [flags.method];
       for (const method of methods) {
         const progress = calibrationProgress();
-        const calibration = await asFileErrors(() => int8Calibration({
-          arch, weights, contribDir: config.contribDir, calibrationDir: config.calibrationDir, limits, method,
-          threads: config.threads, onProgress: progress.onProgress,
-        })).finally(() => progress.stop());
+        const calibration = await asFileErrors(() =>
+          int8Calibration({
+            arch,
+            weights,
+            contribDir: config.contribDir,
+            calibrationDir: config.calibrationDir,
+            limits,
+            method,
+            threads: config.threads,
+            onProgress: progress.onProgress,
+          }),
+        ).finally(() => progress.stop());
         const int8 = await createOnnxEngine(arch, weights.weights, {
-          threads: config.threads, int8: { ranges: calibration.ranges, metadata: calibrationMetadata(calibration) },
+          threads: config.threads,
+          int8: { ranges: calibration.ranges, metadata: calibrationMetadata(calibration) },
         });
         const rows: Fidelity[] = [];
         try {
-          for (const [i, image] of images.entries()) rows.push(fidelity(reference[i]!, await runTensors(int8, image, 1)));
+          for (const [i, image] of images.entries())
+            rows.push(fidelity(reference[i]!, await runTensors(int8, image, 1)));
         } finally {
           await int8.close();
         }
         out();
-        out(`int8, ${method} ranges calibrated on ${calibration.images} images in ${calibration.source}` +
-          ` (${calibration.cache.hit ? 'from the cache' : 'calibrated now'}):`);
+        out(
+          `int8, ${method} ranges calibrated on ${calibration.images} images in ${calibration.source}` +
+            ` (${calibration.cache.hit ? 'from the cache' : 'calibrated now'}):`,
+        );
         out();
         out('| image | top-1 agrees | top-5 overlap | max abs Δp | fp32 top-1 (p) | int8 top-1 (p) |');
         out('| --- | :---: | ---: | ---: | --- | --- |');
         rows.forEach((row, i) => {
-          out(`| ${basename(set.files[i]!)} | ${row.top1Agrees ? 'yes' : 'NO'} | ${row.top5Overlap}/5 | ${row.maxAbsDiff.toFixed(4)} | ` +
-            `${label(row.fp32Top1)} (${row.fp32Top1Probability.toFixed(3)}) | ${label(row.int8Top1)} (${row.int8Top1Probability.toFixed(3)}) |`);
+          out(
+            `| ${basename(set.files[i]!)} | ${row.top1Agrees ? 'yes' : 'NO'} | ${row.top5Overlap}/5 | ${row.maxAbsDiff.toFixed(4)} | ` +
+              `${label(row.fp32Top1)} (${row.fp32Top1Probability.toFixed(3)}) | ${label(row.int8Top1)} (${row.int8Top1Probability.toFixed(3)}) |`,
+          );
         });
         const agree = rows.filter((r) => r.top1Agrees).length;
         const overlap = rows.reduce((sum, r) => sum + r.top5Overlap, 0) / rows.length;
         const worst = Math.max(...rows.map((r) => r.maxAbsDiff));
         out();
-        out(`${method}: top-1 agreement ${agree}/${rows.length} (${((100 * agree) / rows.length).toFixed(1)} %), ` +
-          `mean top-5 overlap ${overlap.toFixed(2)}/5, worst max abs Δp ${worst.toFixed(4)}`);
+        out(
+          `${method}: top-1 agreement ${agree}/${rows.length} (${((100 * agree) / rows.length).toFixed(1)} %), ` +
+            `mean top-5 overlap ${overlap.toFixed(2)}/5, worst max abs Δp ${worst.toFixed(4)}`,
+        );
       }
     });
 }

@@ -32,11 +32,16 @@ export class CliError extends Error {
 /** A file problem in a few words: "no such file", "permission denied", … */
 export function describeFileError(error: unknown): string {
   switch ((error as NodeJS.ErrnoException).code) {
-    case 'ENOENT': return 'no such file';
+    case 'ENOENT':
+      return 'no such file';
     case 'EACCES':
-    case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'not a directory';
-    default: return (error as Error).message;
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'not a directory';
+    default:
+      return (error as Error).message;
   }
 }

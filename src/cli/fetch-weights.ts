@@ -16,8 +16,15 @@ interface FetchFlags {
 
 export function fetchWeightsCommand(): Command {
   return new Command('fetch-weights')
-    .description("download Keras' ImageNet weights for Xception (88 MB), check their MD5, and save them where the server looks")
-    .addOption(new Option('--dest <path>', 'where to save them').default(DEFAULT_WEIGHTS_DEST, 'contrib_src/model/model.h5 in the package'))
+    .description(
+      "download Keras' ImageNet weights for Xception (88 MB), check their MD5, and save them where the server looks",
+    )
+    .addOption(
+      new Option('--dest <path>', 'where to save them').default(
+        DEFAULT_WEIGHTS_DEST,
+        'contrib_src/model/model.h5 in the package',
+      ),
+    )
     .addOption(new Option('--url <url>', 'where to download from').default(XCEPTION_WEIGHTS_URL).argParser(url))
     .addOption(new Option('--md5 <hex>', 'expected MD5 of the file').default(XCEPTION_WEIGHTS_MD5).argParser(md5))
     .action(async (flags: FetchFlags) => {
@@ -31,7 +38,8 @@ export function fetchWeightsCommand(): Command {
         process.stdout.write(`saved ${saved.path} (${saved.bytes} bytes, MD5 ${saved.md5})\n`);
       } catch (error) {
         if (interrupt.signal.aborted) throw new CliError(ExitCode.INTERRUPTED, 'download cancelled');
-        if (error instanceof FetchWeightsError) throw new CliError(ExitCode.CALL_FAILED, error.message, { cause: error });
+        if (error instanceof FetchWeightsError)
+          throw new CliError(ExitCode.CALL_FAILED, error.message, { cause: error });
         throw error;
       } finally {
         process.off('SIGINT', onSigint);

@@ -47,7 +47,8 @@ export async function expandImagePaths(paths: readonly string[]): Promise<string
       .filter((entry) => entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase()))
       .map((entry) => entry.name)
       .sort();
-    if (images.length === 0) throw new CliError(ExitCode.FILE, `${path}: no image files (${[...IMAGE_EXTENSIONS].join(' ')})`);
+    if (images.length === 0)
+      throw new CliError(ExitCode.FILE, `${path}: no image files (${[...IMAGE_EXTENSIONS].join(' ')})`);
     files.push(...images.map((name) => join(path, name)));
   }
   return files;

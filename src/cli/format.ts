@@ -14,7 +14,8 @@ const MiB = 1024 * KiB;
 
 /** 16777216 → "16 MiB", 1536 → "1.5 KiB", 100 → "100 bytes". */
 export function bytes(n: number): string {
-  const [unit, size] = n >= MiB ? ['MiB', MiB] as const : n >= KiB ? ['KiB', KiB] as const : [undefined, 1] as const;
+  const [unit, size] =
+    n >= MiB ? (['MiB', MiB] as const) : n >= KiB ? (['KiB', KiB] as const) : ([undefined, 1] as const);
   if (!unit) return `${n} bytes`;
   const value = n / size;
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
@@ -34,10 +35,19 @@ export function notPretrainedNote(runtime: Runtime): string | undefined {
 /** One image's top-k as a small table under a heading line. */
 export function predictionTable(file: string, prediction: Prediction): string {
   const width = Math.max(5, ...prediction.labels.map((l) => l.label.length));
-  const rows = prediction.labels.map((l, i) =>
-    `  ${String(i + 1).padStart(2)}  ${l.label.padEnd(width)}  ${percent(l.probability).padStart(11)}  #${l.index}`);
-  const where = [prediction.instance && `instance ${prediction.instance}`, milliseconds(prediction.processingTime)].filter(Boolean);
-  return [`${file}  (${where.join(', ')})`, `   #  ${'class'.padEnd(width)}  ${'probability'.padStart(11)}  index`, ...rows].join('\n');
+  const rows = prediction.labels.map(
+    (l, i) =>
+      `  ${String(i + 1).padStart(2)}  ${l.label.padEnd(width)}  ${percent(l.probability).padStart(11)}  #${l.index}`,
+  );
+  const where = [
+    prediction.instance && `instance ${prediction.instance}`,
+    milliseconds(prediction.processingTime),
+  ].filter(Boolean);
+  return [
+    `${file}  (${where.join(', ')})`,
+    `   #  ${'class'.padEnd(width)}  ${'probability'.padStart(11)}  index`,
+    ...rows,
+  ].join('\n');
 }
 
 export interface JsonPrediction {
@@ -79,9 +89,7 @@ export function frameJson(file: string, result: FrameResult): JsonPrediction {
 /** A person's summary of GetMetadata. */
 export function metadataSummary(metadata: ModelMetadata): string {
   const runtime = metadata.runtime;
-  const limits = metadata.dimLimits
-    .map((d) => `${d.dimension} ${d.min || '…'}–${d.max || '…'}`)
-    .join(', ');
+  const limits = metadata.dimLimits.map((d) => `${d.dimension} ${d.min || '…'}–${d.max || '…'}`).join(', ');
   const lines: [string, string][] = [
     ['model', `${metadata.name} (${metadata.id})`],
     ['task', [metadata.task, metadata.taskExtended].filter(Boolean).join(': ')],
@@ -91,10 +99,19 @@ export function metadataSummary(metadata: ModelMetadata): string {
   ];
   if (runtime) {
     lines.push(
-      ['engine', `${runtime.engine} (${runtime.backend}), ${runtime.threads} threads, ${runtime.maxConcurrency} at once, queue ${runtime.maxQueue}`],
+      [
+        'engine',
+        `${runtime.engine} (${runtime.backend}), ${runtime.threads} threads, ${runtime.maxConcurrency} at once, queue ${runtime.maxQueue}`,
+      ],
       ['weights', `${weightsOrigin(runtime)}, sha256 ${runtime.weightsSha256.slice(0, 16)}…`],
-      ['pretrained', runtime.pretrained ? 'yes' : `NO — random weights (seed ${runtime.seed}): predictions are meaningless`],
-      ['limits', `messages up to ${bytes(runtime.maxMessageBytes)}, images up to ${count(runtime.maxInputPixels)} pixels`],
+      [
+        'pretrained',
+        runtime.pretrained ? 'yes' : `NO — random weights (seed ${runtime.seed}): predictions are meaningless`,
+      ],
+      [
+        'limits',
+        `messages up to ${bytes(runtime.maxMessageBytes)}, images up to ${count(runtime.maxInputPixels)} pixels`,
+      ],
       ['instance', `${runtime.instance}, version ${runtime.version}`],
     );
   }

@@ -6,7 +6,9 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got "${value}"`);
+      throw new InvalidArgumentError(
+        `expected a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got "${value}"`,
+      );
     }
     return n;
   };
@@ -33,7 +35,11 @@ export function serverAddress(value: string): string {
     const port = Number(match?.[1]);
     if (!match || !(port >= 1 && port <= 65535)) {
       const scheme = /^([a-z][a-z0-9+.-]*:\/\/)/i.exec(part)?.[1];
-      const hint = scheme ? `, without "${scheme}" (for TLS, add --tls)` : /^[^:]+$|^\[[^\]]+\]$/.test(part) ? `, e.g. ${part}:50051` : '';
+      const hint = scheme
+        ? `, without "${scheme}" (for TLS, add --tls)`
+        : /^[^:]+$|^\[[^\]]+\]$/.test(part)
+          ? `, e.g. ${part}:50051`
+          : '';
       throw new InvalidArgumentError(`address must be host:port${hint}${part === address ? '' : `, got "${part}"`}`);
     }
   }

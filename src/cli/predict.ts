@@ -17,8 +17,11 @@ export function predictCommand(): Command {
   return addClientOptions(new Command('predict'))
     .description('classify image files (PNG, JPEG, …) and print the most probable classes')
     .argument('<paths...>', 'image files, or folders (their image files, by name)')
-    .addOption(new Option('--top-k <n>', 'classes per image (0: the model\'s default)').argParser(wholeNumber(0)))
-    .option('--json', 'print a JSON array: [{ file, id, labels: [{ label, probability, index }], processingTime, timestamp, model, instance } | { file, error }]')
+    .addOption(new Option('--top-k <n>', "classes per image (0: the model's default)").argParser(wholeNumber(0)))
+    .option(
+      '--json',
+      'print a JSON array: [{ file, id, labels: [{ label, probability, index }], processingTime, timestamp, model, instance } | { file, error }]',
+    )
     .action(async (paths: string[], flags: PredictFlags, command: Command) => {
       const files = await expandImagePaths(paths);
       await assertReadable(files);

@@ -8,8 +8,21 @@ import { serveCommand } from './serve.js';
 
 export function buildProgram(): Command {
   const [predict, stream, metadata, health] = clientCommands();
-  return buildCommandProgram('xception', 'Keras Xception (ImageNet classification) as a gRPC service: serve it, or call a server',
-    [serveCommand(), predict!, stream!, metadata!, health!, fetchWeightsCommand(), quantizeCommand(), comparePrecisionCommand()], { serves: true });
+  return buildCommandProgram(
+    'xception',
+    'Keras Xception (ImageNet classification) as a gRPC service: serve it, or call a server',
+    [
+      serveCommand(),
+      predict!,
+      stream!,
+      metadata!,
+      health!,
+      fetchWeightsCommand(),
+      quantizeCommand(),
+      comparePrecisionCommand(),
+    ],
+    { serves: true },
+  );
 }
 
 /** `node dist/server/main.js` (npm start): `xception serve` on its own — the same flags, errors and exit codes. */

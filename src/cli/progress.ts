@@ -19,19 +19,26 @@ export interface StreamProgress {
 export function streamProgress(total: number): StreamProgress {
   const print = (line: string) => process.stdout.write(`${line}\n`);
   if (!process.stderr.isTTY) return { result: (line) => print(line), stop: () => {} };
-  const bars = new cliProgress.MultiBar({
-    stream: process.stderr,
-    format: 'streaming [{bar}] {value}/{total} frames | {fps} frames/s | {failed} failed | {dropped} dropped',
-    hideCursor: true,
-    clearOnComplete: true,
-  }, cliProgress.Presets.shades_classic);
+  const bars = new cliProgress.MultiBar(
+    {
+      stream: process.stderr,
+      format: 'streaming [{bar}] {value}/{total} frames | {fps} frames/s | {failed} failed | {dropped} dropped',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   const bar = bars.create(total, 0, { fps: '0.0', failed: 0, dropped: 0 });
   return {
     result(line, counts, framesPerSecond) {
       // On the same terminal, lines must go above the bar; to a pipe, stdout stays clean.
       if (process.stdout.isTTY) bars.log(`${line}\n`);
       else print(line);
-      bar.update(counts.ok + counts.failed + counts.dropped, { fps: framesPerSecond.toFixed(1), failed: counts.failed, dropped: counts.dropped });
+      bar.update(counts.ok + counts.failed + counts.dropped, {
+        fps: framesPerSecond.toFixed(1),
+        failed: counts.failed,
+        dropped: counts.dropped,
+      });
     },
     stop: () => bars.stop(),
   };

@@ -24,7 +24,8 @@ function report(error: unknown, prefix: string): number {
     return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   }
   const exitCode = error instanceof CliError ? error.exitCode : ExitCode.CALL_FAILED;
-  const message = error instanceof ModelError ? describeCallError(error) : error instanceof Error ? error.message : String(error);
+  const message =
+    error instanceof ModelError ? describeCallError(error) : error instanceof Error ? error.message : String(error);
   if (message) process.stderr.write(`${prefix}: ${message}\n`);
   if (!(error instanceof CliError || error instanceof ModelError) && process.env.XCEPTION_DEBUG) console.error(error);
   return exitCode;

@@ -7,7 +7,9 @@ import { addServerOptions, resolveServerConfig } from '../server/config.js';
 
 export function serveCommand(): Command {
   return addServerOptions(new Command('serve'))
-    .description('serve Keras Xception over gRPC: Predict, PredictStream, GetMetadata, health, reflection (each flag also reads its XCEPTION_* variable)')
+    .description(
+      'serve Keras Xception over gRPC: Predict, PredictStream, GetMetadata, health, reflection (each flag also reads its XCEPTION_* variable)',
+    )
     .action(async (_flags: unknown, command: Command) => {
       const config = resolveServerConfig(command, process.env);
       const { run } = await import('../server/run.js');

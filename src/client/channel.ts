@@ -35,8 +35,9 @@ export function baseHeaders(options: ModelClientOptions): Metadata {
 }
 
 /** The idempotent calls, retried on UNAVAILABLE; never the streams. */
-const RETRIED_METHODS = [ModelServiceService.getMetadata, ModelServiceService.predict, HealthService.check]
-  .map(({ path }) => ({ service: path.split('/')[1], method: path.split('/')[2] }));
+const RETRIED_METHODS = [ModelServiceService.getMetadata, ModelServiceService.predict, HealthService.check].map(
+  ({ path }) => ({ service: path.split('/')[1], method: path.split('/')[2] }),
+);
 
 /** A service config duration, e.g. "0.100s". */
 const duration = (ms: number) => `${(ms / 1000).toFixed(3)}s`;
@@ -47,8 +48,11 @@ export function channelOptions(options: ModelClientOptions, retry: RetryPolicy):
   // records); with one address it behaves as pick_first. grpc-js retries a call only while no response headers have
   // come, so the server sends its headers with the answer, never before it has admitted the work.
   const retryPolicy = {
-    maxAttempts: retry.maxAttempts, initialBackoff: duration(retry.initialBackoffMs), maxBackoff: duration(retry.maxBackoffMs),
-    backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'],
+    maxAttempts: retry.maxAttempts,
+    initialBackoff: duration(retry.initialBackoffMs),
+    maxBackoff: duration(retry.maxBackoffMs),
+    backoffMultiplier: 2,
+    retryableStatusCodes: ['UNAVAILABLE'],
   };
   const channel: ChannelOptions = {
     'grpc.service_config': JSON.stringify({
@@ -93,6 +97,8 @@ function pem(value: Buffer | string | undefined, what: string): Buffer | null {
   try {
     return readFileSync(value);
   } catch (error) {
-    throw invalidArgument(`${what}: cannot read ${value}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw invalidArgument(
+      `${what}: cannot read ${value}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }

@@ -1,7 +1,11 @@
 /** createModelClient: the typed, promise- and async-iterable-based client of modelhub.v1.ModelService. */
 import type { Metadata } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ModelServiceClient, type Metadata as MetadataMessage, type PredictResponse } from '../gen/modelhub/v1/model_service.js';
+import {
+  ModelServiceClient,
+  type Metadata as MetadataMessage,
+  type PredictResponse,
+} from '../gen/modelhub/v1/model_service.js';
 import { baseHeaders, channelCredentials, channelOptions } from './channel.js';
 import { toPrediction, toPredictRequest } from './convert.js';
 import { absoluteDeadline } from './deadline.js';
@@ -11,7 +15,15 @@ import { DEFAULT_MAX_IN_FLIGHT, retryPolicy, type ModelClientOptions } from './o
 import { predictStream } from './predict-stream.js';
 import { resolveTarget } from './target.js';
 import type {
-  CallOptions, Frame, FrameResult, HealthStatus, ImageInput, ModelMetadata, Prediction, PredictOptions, PredictStreamOptions,
+  CallOptions,
+  Frame,
+  FrameResult,
+  HealthStatus,
+  ImageInput,
+  ModelMetadata,
+  Prediction,
+  PredictOptions,
+  PredictStreamOptions,
 } from './types.js';
 import { firstHeader, unaryCall, type UnaryInvoker } from './unary.js';
 
@@ -23,7 +35,10 @@ export interface ModelClient {
   /** Classifies one image. */
   predict(input: ImageInput, options?: PredictOptions): Promise<Prediction>;
   /** Classifies a stream of frames; one result per frame, in frame order. */
-  predictStream(frames: AsyncIterable<Frame> | Iterable<Frame>, options?: PredictStreamOptions): AsyncGenerator<FrameResult, void, undefined>;
+  predictStream(
+    frames: AsyncIterable<Frame> | Iterable<Frame>,
+    options?: PredictStreamOptions,
+  ): AsyncGenerator<FrameResult, void, undefined>;
   /** gRPC health Check of the server ("" — the default) or of one service, e.g. "modelhub.v1.ModelService". */
   health(service?: string, options?: CallOptions): Promise<HealthStatus>;
   /** Closes the channel; calls in progress are cancelled. */
@@ -32,7 +47,11 @@ export interface ModelClient {
 
 export function createModelClient(address: string | readonly string[], options: ModelClientOptions = {}): ModelClient {
   const target = resolveTarget(address);
-  const grpc = new ModelServiceClient(target, channelCredentials(options), channelOptions(options, retryPolicy(options.retry)));
+  const grpc = new ModelServiceClient(
+    target,
+    channelCredentials(options),
+    channelOptions(options, retryPolicy(options.retry)),
+  );
   return new GrpcModelClient(target, grpc, options);
 }
 
@@ -47,18 +66,25 @@ class GrpcModelClient implements ModelClient {
 
   async getMetadata(options: CallOptions = {}): Promise<ModelMetadata> {
     const { response } = await this.unary<MetadataMessage>(
-      (metadata, callOptions, callback) => this.grpc.getMetadata({}, metadata, callOptions, callback), options);
+      (metadata, callOptions, callback) => this.grpc.getMetadata({}, metadata, callOptions, callback),
+      options,
+    );
     return response;
   }
 
   async predict(input: ImageInput, options: PredictOptions = {}): Promise<Prediction> {
     const request = toPredictRequest(input, options.id ?? randomUUID(), options.topK);
     const { response, headers } = await this.unary<PredictResponse>(
-      (metadata, callOptions, callback) => this.grpc.predict(request, metadata, callOptions, callback), options);
+      (metadata, callOptions, callback) => this.grpc.predict(request, metadata, callOptions, callback),
+      options,
+    );
     return toPrediction(response, firstHeader(headers, 'x-instance'));
   }
 
-  predictStream(frames: AsyncIterable<Frame> | Iterable<Frame>, options: PredictStreamOptions = {}): AsyncGenerator<FrameResult, void, undefined> {
+  predictStream(
+    frames: AsyncIterable<Frame> | Iterable<Frame>,
+    options: PredictStreamOptions = {},
+  ): AsyncGenerator<FrameResult, void, undefined> {
     return predictStream(
       (metadata, callOptions) => {
         this.assertOpen();
@@ -66,7 +92,11 @@ class GrpcModelClient implements ModelClient {
       },
       this.headers(options.waitForReady),
       frames,
-      { ...options, maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, deadline: absoluteDeadline(options.deadline) },
+      {
+        ...options,
+        maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+        deadline: absoluteDeadline(options.deadline),
+      },
     );
   }
 

@@ -1,9 +1,5 @@
 /** The client's types ↔ the generated protobuf messages. */
-import {
-  PixelFormat,
-  type PredictRequest,
-  type PredictResponse,
-} from '../gen/modelhub/v1/model_service.js';
+import { PixelFormat, type PredictRequest, type PredictResponse } from '../gen/modelhub/v1/model_service.js';
 import { codeName, invalidArgument } from './errors.js';
 import type { Frame, FrameResult, ImageInput, PixelFormatName, Prediction } from './types.js';
 
@@ -28,7 +24,9 @@ function toInput(input: ImageInput): PredictRequest['input'] {
   }
   const format = PIXEL_FORMATS[input.format];
   if (format === undefined) {
-    throw invalidArgument(`unknown pixel format "${String(input.format)}"; expected ${Object.keys(PIXEL_FORMATS).join(', ')}`);
+    throw invalidArgument(
+      `unknown pixel format "${String(input.format)}"; expected ${Object.keys(PIXEL_FORMATS).join(', ')}`,
+    );
   }
   return { $case: 'raw', value: { width: input.width, height: input.height, format, data: asBuffer(input.data) } };
 }

@@ -15,7 +15,10 @@ import type { Frame, FrameResult, PredictStreamOptions } from './types.js';
 import { firstHeader } from './unary.js';
 import { MAX_IN_FLIGHT_HEADER, POLICY_HEADER } from '../shared/stream-headers.js';
 
-export type StreamOpener = (metadata: Metadata, options: { deadline?: Date }) => ClientDuplexStream<PredictRequest, PredictResponse>;
+export type StreamOpener = (
+  metadata: Metadata,
+  options: { deadline?: Date },
+) => ClientDuplexStream<PredictRequest, PredictResponse>;
 
 export interface StreamSettings extends PredictStreamOptions {
   readonly maxInFlight: number;
@@ -29,15 +32,19 @@ export async function* predictStream(
   settings: StreamSettings,
 ): AsyncGenerator<FrameResult, void, undefined> {
   const { maxInFlight, signal, policy = 'all' } = settings;
-  if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1)) throw invalidArgument(`maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`);
-  if (policy !== 'all' && policy !== 'latest') throw invalidArgument(`policy must be "all" or "latest", got "${String(policy)}"`);
+  if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1))
+    throw invalidArgument(`maxInFlight must be a whole number ≥ 1, got ${maxInFlight}`);
+  if (policy !== 'all' && policy !== 'latest')
+    throw invalidArgument(`policy must be "all" or "latest", got "${String(policy)}"`);
   if (signal?.aborted) throw cancelled(signal.reason);
 
   metadata.set(POLICY_HEADER, policy);
   metadata.set(MAX_IN_FLIGHT_HEADER, String(maxInFlight));
   const call = open(metadata, settings.deadline ? { deadline: settings.deadline } : {});
   let instance = '';
-  call.once('metadata', (headers: Metadata) => { instance = firstHeader(headers, 'x-instance'); });
+  call.once('metadata', (headers: Metadata) => {
+    instance = firstHeader(headers, 'x-instance');
+  });
   // The iterator below reports the call's error; this keeps one arriving after it returned from being unhandled.
   call.on('error', () => {});
   const onAbort = () => call.cancel();
@@ -57,7 +64,9 @@ export async function* predictStream(
     try {
       for (let sequence = 0; ; sequence++) {
         while (sent - taken >= maxInFlight && !stop.signal.aborted) {
-          await new Promise<void>((resolve) => { wakeWriter = resolve; });
+          await new Promise<void>((resolve) => {
+            wakeWriter = resolve;
+          });
           wakeWriter = undefined;
         }
         if (stop.signal.aborted) return;

@@ -30,7 +30,9 @@ export function unaryCall<Res>(
       else if (signal?.aborted && error.code === Code.CANCELLED) reject(cancelled(signal.reason, error));
       else reject(toModelError(error));
     });
-    call.on('metadata', (received: Metadata) => { headers = received; });
+    call.on('metadata', (received: Metadata) => {
+      headers = received;
+    });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -40,46 +40,181 @@ function choice<const T extends readonly [string, ...string[]]>(values: T) {
 /** On when given as a flag; its variable reads 0/false/no/off as off. */
 const onOff = () => z.union([z.boolean(), z.string().transform((v) => !/^(0|false|no|off)$/i.test(v))]).default(false);
 /** Empty is the same as not given. */
-const optionalText = () => z.string().optional().transform((v) => v || undefined);
-const commaList = () => z.string().optional().transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const optionalText = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => v || undefined);
+const commaList = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
 
 export const serverConfigSchema = z.object({
   host: flag(z.string().default('0.0.0.0'), '--host <address>', 'address to listen on'),
   port: flag(wholeNumber(0, 65535).default(50051), '--port <port>', 'gRPC port (0 picks a free one)'),
-  contribDir: flag(z.string().default(DEFAULT_CONTRIB_DIR), '--contrib-dir <dir>', 'ModelHub contributor folder (config.json, labels, licenses, samples)', 'the bundled contrib_src/'),
-  logLevel: flag(choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), '--log-level <level>', 'log level'),
+  contribDir: flag(
+    z.string().default(DEFAULT_CONTRIB_DIR),
+    '--contrib-dir <dir>',
+    'ModelHub contributor folder (config.json, labels, licenses, samples)',
+    'the bundled contrib_src/',
+  ),
+  logLevel: flag(
+    choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    '--log-level <level>',
+    'log level',
+  ),
   engine: flag(choice(['onnx', 'tfjs']).default('onnx'), '--engine <engine>', 'inference engine'),
-  precision: flag(choice(['fp32', 'int8']).default('fp32'), '--precision <precision>', 'arithmetic of inference: int8 is the onnx engine statically quantised (about 2× faster on CPUs with VNNI; see "Precision")'),
-  calibrationDir: flag(optionalText(), '--calibration-dir <dir>', 'PNG/JPEG images that set the int8 activation ranges (calibrated once, then cached beside the weights)', 'the samples in contrib_src/sample_data'),
-  threads: flag(wholeNumber(1, 256).default(availableParallelism()), '--threads <n>', 'threads one inference uses', 'the number of cores'),
-  weights: flag(optionalText(), '--weights <path>', 'weights file: Keras HDF5 (.h5) or TensorFlow.js model.json', 'contrib_src/model/model.h5 if present, else seeded random (NOT pretrained)'),
+  precision: flag(
+    choice(['fp32', 'int8']).default('fp32'),
+    '--precision <precision>',
+    'arithmetic of inference: int8 is the onnx engine statically quantised (about 2× faster on CPUs with VNNI; see "Precision")',
+  ),
+  calibrationDir: flag(
+    optionalText(),
+    '--calibration-dir <dir>',
+    'PNG/JPEG images that set the int8 activation ranges (calibrated once, then cached beside the weights)',
+    'the samples in contrib_src/sample_data',
+  ),
+  threads: flag(
+    wholeNumber(1, 256).default(availableParallelism()),
+    '--threads <n>',
+    'threads one inference uses',
+    'the number of cores',
+  ),
+  weights: flag(
+    optionalText(),
+    '--weights <path>',
+    'weights file: Keras HDF5 (.h5) or TensorFlow.js model.json',
+    'contrib_src/model/model.h5 if present, else seeded random (NOT pretrained)',
+  ),
   requirePretrained: flag(onOff(), '--require-pretrained', 'refuse to start without real (pretrained) weights'),
   seed: flag(wholeNumber(0, 2 ** 32 - 1).default(0), '--seed <n>', 'seed of the random default weights'),
-  maxConcurrency: flag(wholeNumber(1, 64).default(1), '--max-concurrency <n>', 'engine runs at once (on 2 cores one run with 2 threads is fastest)'),
-  maxQueue: flag(wholeNumber(0, 100_000).default(64), '--max-queue <n>', 'requests waiting for the engine before new ones are refused (RESOURCE_EXHAUSTED)'),
-  maxBatch: flag(wholeNumber(1, 64).default(1), '--max-batch <n>', 'dynamic micro-batching: requests per engine run (1 = off)'),
-  batchWaitMs: flag(wholeNumber(0, 1000).default(2), '--batch-wait-ms <ms>', 'how long a partial batch waits for more requests'),
-  maxMessageBytes: flag(wholeNumber(1024, 2 ** 31 - 1).default(16 * 1024 * 1024), '--max-message-bytes <n>', 'largest request message accepted', '16 MiB'),
-  maxInputPixels: flag(wholeNumber(1024, 2 ** 32 - 1).default(DEFAULT_MAX_INPUT_PIXELS), '--max-input-pixels <n>', 'largest decoded image (width × height), against decompression bombs'),
-  streamMaxInFlight: flag(wholeNumber(1, 256).default(4), '--stream-max-in-flight <n>', 'frames of one stream in flight before the server stops reading it (a call may ask for fewer)'),
-  maxStreams: flag(wholeNumber(1, 100_000).default(64), '--max-streams <n>', 'concurrent PredictStream calls; more are refused (RESOURCE_EXHAUSTED)'),
-  gracePeriodSeconds: flag(wholeNumber(0, 3600).default(10), '--grace-period <seconds>', 'on SIGTERM/SIGINT, how long in-flight and queued work may take to finish'),
+  maxConcurrency: flag(
+    wholeNumber(1, 64).default(1),
+    '--max-concurrency <n>',
+    'engine runs at once (on 2 cores one run with 2 threads is fastest)',
+  ),
+  maxQueue: flag(
+    wholeNumber(0, 100_000).default(64),
+    '--max-queue <n>',
+    'requests waiting for the engine before new ones are refused (RESOURCE_EXHAUSTED)',
+  ),
+  maxBatch: flag(
+    wholeNumber(1, 64).default(1),
+    '--max-batch <n>',
+    'dynamic micro-batching: requests per engine run (1 = off)',
+  ),
+  batchWaitMs: flag(
+    wholeNumber(0, 1000).default(2),
+    '--batch-wait-ms <ms>',
+    'how long a partial batch waits for more requests',
+  ),
+  maxMessageBytes: flag(
+    wholeNumber(1024, 2 ** 31 - 1).default(16 * 1024 * 1024),
+    '--max-message-bytes <n>',
+    'largest request message accepted',
+    '16 MiB',
+  ),
+  maxInputPixels: flag(
+    wholeNumber(1024, 2 ** 32 - 1).default(DEFAULT_MAX_INPUT_PIXELS),
+    '--max-input-pixels <n>',
+    'largest decoded image (width × height), against decompression bombs',
+  ),
+  streamMaxInFlight: flag(
+    wholeNumber(1, 256).default(4),
+    '--stream-max-in-flight <n>',
+    'frames of one stream in flight before the server stops reading it (a call may ask for fewer)',
+  ),
+  maxStreams: flag(
+    wholeNumber(1, 100_000).default(64),
+    '--max-streams <n>',
+    'concurrent PredictStream calls; more are refused (RESOURCE_EXHAUSTED)',
+  ),
+  gracePeriodSeconds: flag(
+    wholeNumber(0, 3600).default(10),
+    '--grace-period <seconds>',
+    'on SIGTERM/SIGINT, how long in-flight and queued work may take to finish',
+  ),
   /** Undefined: no metrics endpoint; 0 picks a free port. */
-  metricsPort: flag(wholeNumber(0, 65535).optional(), '--metrics-port <port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port)', 'off'),
-  metricsHost: flag(z.string().default('0.0.0.0'), '--metrics-host <address>', 'address the metrics endpoint listens on'),
-  tlsCert: flag(optionalText(), '--tls-cert <path>', 'PEM certificate chain: serve gRPC (and HTTP) over TLS', 'plaintext'),
+  metricsPort: flag(
+    wholeNumber(0, 65535).optional(),
+    '--metrics-port <port>',
+    'serve Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port)',
+    'off',
+  ),
+  metricsHost: flag(
+    z.string().default('0.0.0.0'),
+    '--metrics-host <address>',
+    'address the metrics endpoint listens on',
+  ),
+  tlsCert: flag(
+    optionalText(),
+    '--tls-cert <path>',
+    'PEM certificate chain: serve gRPC (and HTTP) over TLS',
+    'plaintext',
+  ),
   tlsKey: flag(optionalText(), '--tls-key <path>', 'PEM private key of --tls-cert'),
-  tlsClientCa: flag(optionalText(), '--tls-client-ca <path>', 'PEM CA bundle: require client certificates signed by it (mutual TLS)'),
-  authTokenFile: flag(optionalText(), '--auth-token-file <path>', 'file of bearer tokens, one per line: calls must send "authorization: Bearer <token>"'),
-  authTokens: flag(commaList(), '--auth-tokens <list>', 'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)', 'none'),
-  publicReflection: flag(onOff(), '--public-reflection', 'let reflection answer without a token when auth is on (health never needs one)'),
+  tlsClientCa: flag(
+    optionalText(),
+    '--tls-client-ca <path>',
+    'PEM CA bundle: require client certificates signed by it (mutual TLS)',
+  ),
+  authTokenFile: flag(
+    optionalText(),
+    '--auth-token-file <path>',
+    'file of bearer tokens, one per line: calls must send "authorization: Bearer <token>"',
+  ),
+  authTokens: flag(
+    commaList(),
+    '--auth-tokens <list>',
+    'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)',
+    'none',
+  ),
+  publicReflection: flag(
+    onOff(),
+    '--public-reflection',
+    'let reflection answer without a token when auth is on (health never needs one)',
+  ),
   /** Undefined: no HTTP server; 0 picks a free port. */
-  httpPort: flag(wholeNumber(0, 65535).optional(), '--http-port <port>', "serve ModelHub's REST API and the web page on this port (0 picks a free one)", 'off'),
-  fetchAllowHosts: flag(commaList(), '--fetch-allow-hosts <list>', 'comma-separated hosts GET /api/predict?fileurl= may fetch from', 'none: fileurl is refused'),
-  httpRequestTimeoutMs: flag(wholeNumber(0, 3_600_000).default(60_000), '--http-request-timeout <ms>', 'deadline of a REST inference request (504 after it); a request may ask for less with the x-request-timeout header, in ms (0 = none)'),
+  httpPort: flag(
+    wholeNumber(0, 65535).optional(),
+    '--http-port <port>',
+    "serve ModelHub's REST API and the web page on this port (0 picks a free one)",
+    'off',
+  ),
+  fetchAllowHosts: flag(
+    commaList(),
+    '--fetch-allow-hosts <list>',
+    'comma-separated hosts GET /api/predict?fileurl= may fetch from',
+    'none: fileurl is refused',
+  ),
+  httpRequestTimeoutMs: flag(
+    wholeNumber(0, 3_600_000).default(60_000),
+    '--http-request-timeout <ms>',
+    'deadline of a REST inference request (504 after it); a request may ask for less with the x-request-timeout header, in ms (0 = none)',
+  ),
   /** 0 = connections live as long as clients keep them. */
-  maxConnectionAgeSeconds: flag(wholeNumber(0, 86_400).default(0), '--max-connection-age <seconds>', 'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)'),
-  instanceId: flag(z.string().optional().transform((id) => id || `${hostname()}:${process.pid}`), '--instance-id <id>', 'replica identity in metadata and the x-instance response header', 'host:pid'),
+  maxConnectionAgeSeconds: flag(
+    wholeNumber(0, 86_400).default(0),
+    '--max-connection-age <seconds>',
+    'close each client connection after this long (GOAWAY; calls get 30 s to finish) so clients re-resolve DNS and spread onto new replicas (0 = never)',
+  ),
+  instanceId: flag(
+    z
+      .string()
+      .optional()
+      .transform((id) => id || `${hostname()}:${process.pid}`),
+    '--instance-id <id>',
+    'replica identity in metadata and the x-instance response header',
+    'host:pid',
+  ),
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
@@ -144,9 +279,14 @@ export function resolveServerConfig(command: Command, env: NodeJS.ProcessEnv): S
   const spec = SERVER_OPTIONS.find((s) => s.key === issue.path[0])!;
   const value = String(given[spec.key]);
   if (fromFlag(spec)) {
-    command.error(`error: option '${spec.flags}' argument '${value}' is invalid. ${issue.message}, got "${value}"`, { code: 'commander.invalidArgument' });
+    command.error(`error: option '${spec.flags}' argument '${value}' is invalid. ${issue.message}, got "${value}"`, {
+      code: 'commander.invalidArgument',
+    });
   }
-  command.error(`error: ${spec.env}: ${issue.message}, got "${value}"`, { exitCode: 2, code: 'xception.invalidEnvironment' });
+  command.error(`error: ${spec.env}: ${issue.message}, got "${value}"`, {
+    exitCode: 2,
+    code: 'xception.invalidEnvironment',
+  });
 }
 
 /** Parses argv (without node and script) and env into a ServerConfig; throws on bad input. */

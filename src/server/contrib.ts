@@ -9,7 +9,8 @@ import { z } from 'zod';
 
 function dimLimit(name: string) {
   const error = `${name}: min must be a whole number ≥ 0 (default 1), max a whole number ≥ min`;
-  return z.looseObject({ min: z.int({ error }).min(0, { error }).optional(), max: z.int({ error }).optional() })
+  return z
+    .looseObject({ min: z.int({ error }).min(0, { error }).optional(), max: z.int({ error }).optional() })
     .refine(({ min = 1, max }) => max === undefined || max >= min, { error });
 }
 
@@ -21,7 +22,9 @@ export const modelHubConfigSchema = z.looseObject({
     io: z.looseObject({
       input: z.looseObject({
         format: z.array(z.string()),
-        dim_limits: z.tuple([dimLimit('channels'), dimLimit('height'), dimLimit('width')], { error: 'must list [channels, height, width]' }),
+        dim_limits: z.tuple([dimLimit('channels'), dimLimit('height'), dimLimit('width')], {
+          error: 'must list [channels, height, width]',
+        }),
       }),
       output: z.array(z.looseObject({ name: z.string(), type: z.string(), description: z.string().optional() })).min(1),
     }),
@@ -36,7 +39,9 @@ export type ModelHubInput = ModelHubConfig['model']['io']['input'];
 export function parseModelHubConfig(json: unknown, source = 'config.json'): ModelHubConfig {
   const parsed = modelHubConfigSchema.safeParse(json);
   if (parsed.success) return parsed.data;
-  throw new Error(`${source}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  throw new Error(
+    `${source}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+  );
 }
 
 export interface Contrib {
@@ -61,7 +66,10 @@ export async function loadContrib(dir: string): Promise<Contrib> {
   const [modelLicense, sampleDataLicense, sampleFiles] = await Promise.all([
     readOptional(join(dir, 'license', 'model')),
     readOptional(join(dir, 'license', 'sample_data')),
-    readdir(join(dir, 'sample_data')).then((names) => names.filter((n) => SAMPLE_EXTENSIONS.test(n)).sort(), () => []),
+    readdir(join(dir, 'sample_data')).then(
+      (names) => names.filter((n) => SAMPLE_EXTENSIONS.test(n)).sort(),
+      () => [],
+    ),
   ]);
   return { dir, configJson, config, labels, modelLicense, sampleDataLicense, sampleFiles };
 }

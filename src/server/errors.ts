@@ -43,8 +43,11 @@ export function toServiceError(error: unknown): ServiceError {
   if (error instanceof ServiceError) return error;
   const { statusCode, message } = (error ?? {}) as { statusCode?: unknown; message?: string };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-    const code = statusCode === 413 ? Code.RESOURCE_EXHAUSTED : statusCode === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
+    const code =
+      statusCode === 413 ? Code.RESOURCE_EXHAUSTED : statusCode === 404 ? Code.NOT_FOUND : Code.INVALID_ARGUMENT;
     return new ServiceError(code, message ?? 'bad request', { cause: error });
   }
-  return new ServiceError(Code.INTERNAL, 'internal error; the server logged the details with the request id', { cause: error });
+  return new ServiceError(Code.INTERNAL, 'internal error; the server logged the details with the request id', {
+    cause: error,
+  });
 }

@@ -74,7 +74,8 @@ export async function run(config: ServerConfig, options: RunOptions = {}): Promi
 function startupFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const listen = /listen (EADDRINUSE|EACCES): [^[\]]*?(\S+:\d+)\]?$/.exec(message);
-  if (listen?.[1] === 'EADDRINUSE') return `${listen[2]} is already in use (another process listens there; choose another port)`;
+  if (listen?.[1] === 'EADDRINUSE')
+    return `${listen[2]} is already in use (another process listens there; choose another port)`;
   if (listen?.[1] === 'EACCES') return `no permission to listen on ${listen[2]} (ports below 1024 need privileges)`;
   return message;
 }

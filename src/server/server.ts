@@ -15,9 +15,7 @@ import { describeSecurity, loadSecurity, securityWarnings } from './security/sec
 import { startGrpcServer, type GrpcServer } from './transport/grpc/server.js';
 import { startHttpServer } from './transport/http/server.js';
 
-export const VERSION: string = JSON.parse(
-  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-).version;
+export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
 /** After the drain, how long finished calls get to write their answers before the server closes. */
 const FLUSH_MS = 1000;
@@ -43,31 +41,40 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const metrics = new Metrics();
   let service: ModelService | undefined;
   const context: TransportContext = { service: () => service, logger, metrics, instance: config.instanceId };
-  const grpc = await startGrpcServer(
-    context,
-    {
-      host: config.host, port: config.port, maxMessageBytes: config.maxMessageBytes, security,
-      maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
-    },
+  const grpc = await startGrpcServer(context, {
+    host: config.host,
+    port: config.port,
+    maxMessageBytes: config.maxMessageBytes,
+    security,
+    maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
+  });
+  logger.info(
+    { host: config.host, port: grpc.port, ...describeSecurity(security) },
+    `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`,
   );
-  logger.info({ host: config.host, port: grpc.port, ...describeSecurity(security) }, `xception gRPC listening on ${config.host}:${grpc.port} (loading model)`);
   for (const warning of securityWarnings(security, config.host)) logger.warn(warning);
-  const metricsServer = config.metricsPort === undefined
-    ? undefined
-    : await serveMetrics(metrics, config.metricsHost, config.metricsPort);
-  if (metricsServer) logger.info({ port: metricsServer.port }, `metrics on http://${config.metricsHost}:${metricsServer.port}/metrics`);
+  const metricsServer =
+    config.metricsPort === undefined ? undefined : await serveMetrics(metrics, config.metricsHost, config.metricsPort);
+  if (metricsServer)
+    logger.info({ port: metricsServer.port }, `metrics on http://${config.metricsHost}:${metricsServer.port}/metrics`);
 
   // ModelHub's REST API and the web page, on their own port: the same service, security and limits.
-  const http = config.httpPort === undefined
-    ? undefined
-    : await startHttpServer(
-      context,
-      {
-        host: config.host, port: config.httpPort, maxMessageBytes: config.maxMessageBytes, fetchAllowHosts: config.fetchAllowHosts,
-        requestTimeoutMs: config.httpRequestTimeoutMs, security,
-      },
+  const http =
+    config.httpPort === undefined
+      ? undefined
+      : await startHttpServer(context, {
+          host: config.host,
+          port: config.httpPort,
+          maxMessageBytes: config.maxMessageBytes,
+          fetchAllowHosts: config.fetchAllowHosts,
+          requestTimeoutMs: config.httpRequestTimeoutMs,
+          security,
+        });
+  if (http)
+    logger.info(
+      { port: http.port },
+      `ModelHub REST API and web page on ${security.tls ? 'https' : 'http'}://${config.host}:${http.port}/`,
     );
-  if (http) logger.info({ port: http.port }, `ModelHub REST API and web page on ${security.tls ? 'https' : 'http'}://${config.host}:${http.port}/`);
 
   let shuttingDown: Promise<boolean> | undefined;
   const ready = loadModelRuntime(config, logger).then(async (runtime) => {
@@ -95,14 +102,23 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       // Work still admitted when the grace period ends gets an answer, UNAVAILABLE (clients retry it on another
       // replica), rather than a cut connection that tells them nothing.
       if (!finished) {
-        service?.scheduler.abandon(new ServiceError(Code.UNAVAILABLE,
-          'server shut down: its grace period ended before this request finished; retry on another replica'));
+        service?.scheduler.abandon(
+          new ServiceError(
+            Code.UNAVAILABLE,
+            'server shut down: its grace period ended before this request finished; retry on another replica',
+          ),
+        );
       }
       // Admitted work is done: give answers a moment to be written, then close. Long-lived calls that never end by
       // themselves (health Watch streams of orchestrators) are cut at that point rather than holding the exit.
       let timer: NodeJS.Timeout | undefined;
       const flushMs = finished ? Math.min(FLUSH_MS, Math.max(0, deadline - Date.now())) : FLUSH_MS;
-      await Promise.race([Promise.all([closed, httpClosed]), new Promise((resolve) => { timer = setTimeout(resolve, flushMs); })]);
+      await Promise.race([
+        Promise.all([closed, httpClosed]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, flushMs);
+        }),
+      ]);
       clearTimeout(timer);
       grpc.server.forceShutdown();
       http?.forceClose();

@@ -48,9 +48,13 @@ beforeAll(async () => {
   await writeFile(join(dir, 'frames', 'notes.txt'), 'not an image: skipped');
   await writeFile(join(dir, 'broken.png'), (await png(80, 60)).subarray(0, 60));
 
-  server = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--instance-id', 'cli-test', '--threads', '2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  server = spawn(
+    process.execPath,
+    [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--instance-id', 'cli-test', '--threads', '2'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: server.stdout! }).on('line', (line) => {
       const entry = JSON.parse(line) as { msg?: string; port?: number };
@@ -76,12 +80,15 @@ describe('xception predict', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     const [note, blank, ...lines] = run.stdout.trim().split('\n');
-    expect(note).toBe("note: the server's weights are NOT pretrained (seeded random, seed 0): these classes are meaningless");
+    expect(note).toBe(
+      "note: the server's weights are NOT pretrained (seeded random, seed 0): these classes are meaningless",
+    );
     expect(blank).toBe('');
     expect(lines[0]).toMatch(new RegExp(`^${image}  \\(instance cli-test, \\d+ ms\\)$`));
     expect(lines[1]).toMatch(/^ {3}# {2}class +probability {2}index$/);
     expect(lines.slice(2)).toHaveLength(3);
-    for (const [i, row] of lines.slice(2).entries()) expect(row).toMatch(new RegExp(`^ +${i + 1}  .+ +\\d+\\.\\d\\d% +#\\d+$`));
+    for (const [i, row] of lines.slice(2).entries())
+      expect(row).toMatch(new RegExp(`^ +${i + 1}  .+ +\\d+\\.\\d\\d% +#\\d+$`));
   });
 
   it('expands a folder to its image files, by name, as stream does', async () => {
@@ -126,7 +133,10 @@ describe('xception predict', () => {
     const json = await xception(['predict', join(dir, 'broken.png'), image, '--address', address, '--json']);
     expect(json.code).toBe(1);
     const [broken, fine] = JSON.parse(json.stdout) as Record<string, any>[];
-    expect(broken).toEqual({ file: join(dir, 'broken.png'), error: { code: 3, codeName: 'INVALID_ARGUMENT', message: expect.any(String) } });
+    expect(broken).toEqual({
+      file: join(dir, 'broken.png'),
+      error: { code: 3, codeName: 'INVALID_ARGUMENT', message: expect.any(String) },
+    });
     expect(fine!.labels).toHaveLength(5); // the model's default top 5
   });
 
@@ -149,7 +159,11 @@ describe('xception metadata', () => {
     const json = await xception(['metadata', '--json', '--address', address]);
     expect(json.code).toBe(0);
     const metadata = JSON.parse(json.stdout);
-    expect(metadata).toMatchObject({ name: 'xception', top: 5, runtime: { instance: 'cli-test', pretrained: false, seed: 0 } });
+    expect(metadata).toMatchObject({
+      name: 'xception',
+      top: 5,
+      runtime: { instance: 'cli-test', pretrained: false, seed: 0 },
+    });
     expect(metadata.labels).toHaveLength(1000);
     expect(JSON.parse(metadata.configJson).meta.name).toBe('xception');
   });
@@ -160,28 +174,53 @@ describe('xception health', () => {
     const ok = await xception(['health', '--address', address]);
     expect(ok).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
     const down = await xception(['health', '--address', '127.0.0.1:1', '--deadline', '2000']);
-    expect(down).toEqual({ code: 1, stdout: '', stderr: 'xception: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n' });
+    expect(down).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'xception: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n',
+    });
   });
 });
 
 describe('xception stream', () => {
-  it('streams a folder\'s images as frames: one line each, in order, and the frames/s', async () => {
+  it("streams a folder's images as frames: one line each, in order, and the frames/s", async () => {
     const run = await xception(['stream', join(dir, 'frames'), '--address', address, '--max-in-flight', '2']);
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines).toHaveLength(6);
     for (let i = 0; i < 5; i++) {
-      expect(lines[i]).toMatch(new RegExp(`^\\[${i}\\] .*frame-${i}\\.png  .+ \\d+\\.\\d\\d%  \\(\\d+ ms, cli-test\\)$`));
+      expect(lines[i]).toMatch(
+        new RegExp(`^\\[${i}\\] .*frame-${i}\\.png  .+ \\d+\\.\\d\\d%  \\(\\d+ ms, cli-test\\)$`),
+      );
     }
     expect(lines[5]).toMatch(/^5 frames in \d+\.\d\d s: \d+\.\d\d frames\/s \(5 ok, 0 failed, 0 dropped\)$/);
   });
 
   it('prints JSON lines with --json, the summary on stderr; a bad frame fails the run (exit 1) but not the stream', async () => {
-    const run = await xception(['stream', join(dir, 'broken.png'), image, '--json', '--repeat', '2', '--top-k', '2', '--address', address]);
+    const run = await xception([
+      'stream',
+      join(dir, 'broken.png'),
+      image,
+      '--json',
+      '--repeat',
+      '2',
+      '--top-k',
+      '2',
+      '--address',
+      address,
+    ]);
     expect(run.code).toBe(1);
-    const results = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const results = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(results.map((r) => r.id)).toEqual(['0', '1', '2', '3']);
-    expect(results.map((r) => r.error?.codeName)).toEqual(['INVALID_ARGUMENT', undefined, 'INVALID_ARGUMENT', undefined]);
+    expect(results.map((r) => r.error?.codeName)).toEqual([
+      'INVALID_ARGUMENT',
+      undefined,
+      'INVALID_ARGUMENT',
+      undefined,
+    ]);
     expect(results[1].labels).toHaveLength(2);
     expect(run.stderr).toMatch(/^4 frames in .* \(2 ok, 2 failed, 0 dropped\)\n$/);
   });
@@ -202,7 +241,13 @@ describe('xception stream', () => {
 
 describe('usage', () => {
   it('exits 2 with one line for an unknown option, a bad value, or a missing argument', async () => {
-    for (const args of [['predict', image, '--bogus'], ['predict', image, '--top-k', 'many'], ['predict'], ['stream', 'x', '--policy', 'newest'], ['frobnicate']]) {
+    for (const args of [
+      ['predict', image, '--bogus'],
+      ['predict', image, '--top-k', 'many'],
+      ['predict'],
+      ['stream', 'x', '--policy', 'newest'],
+      ['frobnicate'],
+    ]) {
       const run = await xception(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr.split('\n')[0]).toMatch(/^xception: /);
@@ -210,10 +255,19 @@ describe('usage', () => {
   });
 
   it('refuses an address that is not host:port (exit 2) rather than dialling port 443 or a host named "http"', async () => {
-    for (const [bad, hint] of [['127.0.0.1', 'e.g. 127.0.0.1:50051'], ['http://127.0.0.1:50199', 'without "http://"'], ['10.0.0.1:1,10.0.0.2', 'got "10.0.0.2"']]) {
-      for (const run of [await xception(['health', '--address', bad!]), await xception(['health'], { XCEPTION_ADDRESS: bad! })]) {
+    for (const [bad, hint] of [
+      ['127.0.0.1', 'e.g. 127.0.0.1:50051'],
+      ['http://127.0.0.1:50199', 'without "http://"'],
+      ['10.0.0.1:1,10.0.0.2', 'got "10.0.0.2"'],
+    ]) {
+      for (const run of [
+        await xception(['health', '--address', bad!]),
+        await xception(['health'], { XCEPTION_ADDRESS: bad! }),
+      ]) {
         expect(run.code, bad).toBe(2);
-        expect(run.stderr.split('\n')[0], bad).toMatch(/^xception: option '--address <host:port>' .*is invalid\. address must be host:port/);
+        expect(run.stderr.split('\n')[0], bad).toMatch(
+          /^xception: option '--address <host:port>' .*is invalid\. address must be host:port/,
+        );
         expect(run.stderr, bad).toContain(hint);
       }
     }
@@ -235,51 +289,84 @@ describe('usage', () => {
 
   it('runs client commands without loading the server or its dependencies', async () => {
     const log = join(dir, 'modules.log');
-    await writeFile(join(dir, 'hooks.mjs'), `
+    await writeFile(
+      join(dir, 'hooks.mjs'),
+      `
       import { appendFileSync } from 'node:fs';
       export async function resolve(specifier, context, next) {
         const result = await next(specifier, context);
         appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
         return result;
-      }`);
-    await writeFile(join(dir, 'register.mjs'), `import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);`);
+      }`,
+    );
+    await writeFile(
+      join(dir, 'register.mjs'),
+      `import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);`,
+    );
     const run = await xception(['health', '--address', address], {}, ['--import', join(dir, 'register.mjs')]);
     expect(run.stdout).toBe('SERVING\n');
     const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
     expect(modules.some((m) => m.includes('/dist/client/'))).toBe(true);
-    expect(modules.filter((m) => /node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow)|\/dist\/server\/(server|run|engine|core)/.test(m))).toEqual([]);
+    expect(
+      modules.filter((m) =>
+        /node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow)|\/dist\/server\/(server|run|engine|core)/.test(m),
+      ),
+    ).toEqual([]);
   });
 });
 
-describe('xception-client (the client package\'s bin)', () => {
+describe("xception-client (the client package's bin)", () => {
   it('has the client commands, not serve or fetch-weights, under its own name', async () => {
     const help = await inTestDir(process.execPath, [CLIENT_CLI, '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: xception-client /);
-    for (const command of ['predict', 'stream', 'metadata', 'health']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['predict', 'stream', 'metadata', 'health'])
+      expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(help.stdout).not.toMatch(/\bserve\b|fetch-weights/);
     const serve = await inTestDir(process.execPath, [CLIENT_CLI, 'serve']);
     expect(serve.code).toBe(2);
     expect(serve.stderr.split('\n')[0]).toBe("xception-client: unknown command 'serve'");
     const down = await inTestDir(process.execPath, [CLIENT_CLI, 'health', '--address', '127.0.0.1:1']);
-    expect(down).toEqual({ code: 1, stdout: '', stderr: 'xception-client: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n' });
+    expect(down).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'xception-client: health: UNAVAILABLE: connection refused at 127.0.0.1:1\n',
+    });
   });
 
   it('loads no server module at all', async () => {
     const log = join(dir, 'client-modules.log');
-    await writeFile(join(dir, 'client-hooks.mjs'), `
+    await writeFile(
+      join(dir, 'client-hooks.mjs'),
+      `
       import { appendFileSync } from 'node:fs';
       export async function resolve(specifier, context, next) {
         const result = await next(specifier, context);
         appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
         return result;
-      }`);
-    await writeFile(join(dir, 'client-register.mjs'), `import { register } from 'node:module'; register('./client-hooks.mjs', import.meta.url);`);
-    const run = await inTestDir(process.execPath, ['--import', join(dir, 'client-register.mjs'), CLIENT_CLI, 'predict', image, '--address', address]);
+      }`,
+    );
+    await writeFile(
+      join(dir, 'client-register.mjs'),
+      `import { register } from 'node:module'; register('./client-hooks.mjs', import.meta.url);`,
+    );
+    const run = await inTestDir(process.execPath, [
+      '--import',
+      join(dir, 'client-register.mjs'),
+      CLIENT_CLI,
+      'predict',
+      image,
+      '--address',
+      address,
+    ]);
     expect(run.code).toBe(0);
     const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
     expect(modules.some((m) => m.includes('/dist/cli/predict.js'))).toBe(true);
-    expect(modules.filter((m) => /\/dist\/server\/|node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow|fastify|pino|zod)/.test(m))).toEqual([]);
+    expect(
+      modules.filter((m) =>
+        /\/dist\/server\/|node_modules\/(onnxruntime|sharp|h5wasm|@tensorflow|fastify|pino|zod)/.test(m),
+      ),
+    ).toEqual([]);
   });
 });
 

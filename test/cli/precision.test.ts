@@ -22,7 +22,10 @@ let oneImage: string;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'xception-precision-cli-'));
   contribDir = join(root, 'contrib_src');
-  await cp(join(ROOT, 'contrib_src'), contribDir, { recursive: true, filter: (source) => !source.includes('.int8-cache') });
+  await cp(join(ROOT, 'contrib_src'), contribDir, {
+    recursive: true,
+    filter: (source) => !source.includes('.int8-cache'),
+  });
   oneImage = join(root, 'one-image');
   await mkdir(oneImage);
   await cp(join(contribDir, 'sample_data', 'traffic-light.png'), join(oneImage, 'traffic-light.png'));
@@ -53,7 +56,11 @@ describe('xception quantize', () => {
   it('a calibration directory that does not exist: exit 3 and the path', async () => {
     const missing = join(root, 'missing');
     const run = await xception(['quantize', '--contrib-dir', contribDir, '--calibration-dir', missing]);
-    expect(run).toEqual({ code: 3, stdout: '', stderr: `xception: quantize: calibration directory ${missing} does not exist\n` });
+    expect(run).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: `xception: quantize: calibration directory ${missing} does not exist\n`,
+    });
   }, 60_000);
 
   it('an unknown method is a usage error', async () => {
@@ -65,29 +72,59 @@ describe('xception quantize', () => {
 
 describe('xception compare-precision', () => {
   it('prints per image the top-1 agreement, top-5 overlap and max |Δp| of int8 against fp32', async () => {
-    const run = await xception(['compare-precision', '--contrib-dir', contribDir, '--calibration-dir', oneImage, '--images', oneImage, '--threads', '2']);
+    const run = await xception([
+      'compare-precision',
+      '--contrib-dir',
+      contribDir,
+      '--calibration-dir',
+      oneImage,
+      '--images',
+      oneImage,
+      '--threads',
+      '2',
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('NOT pretrained');
-    expect(run.stdout).toContain('| image | top-1 agrees | top-5 overlap | max abs Δp | fp32 top-1 (p) | int8 top-1 (p) |');
+    expect(run.stdout).toContain(
+      '| image | top-1 agrees | top-5 overlap | max abs Δp | fp32 top-1 (p) | int8 top-1 (p) |',
+    );
     const row = /^\| traffic-light\.png \| (yes|NO) \| ([0-5])\/5 \| (\d\.\d{4}) \| .+ \| .+ \|$/m.exec(run.stdout);
     expect(row).not.toBeNull();
     expect(Number(row![3])).toBeLessThan(0.04);
-    expect(run.stdout).toMatch(/^percentile: top-1 agreement [01]\/1 \(.*\), mean top-5 overlap [0-5]\.\d\d\/5, worst max abs Δp \d\.\d{4}$/m);
+    expect(run.stdout).toMatch(
+      /^percentile: top-1 agreement [01]\/1 \(.*\), mean top-5 overlap [0-5]\.\d\d\/5, worst max abs Δp \d\.\d{4}$/m,
+    );
   }, 300_000);
 
   it('a folder without images: exit 3, naming it', async () => {
     const empty = join(root, 'empty');
     await mkdir(empty);
     const run = await xception(['compare-precision', '--contrib-dir', contribDir, '--images', empty]);
-    expect(run).toEqual({ code: 3, stdout: '', stderr: `xception: compare-precision: images directory ${empty} has no PNG or JPEG images (*.png, *.jpg, *.jpeg)\n` });
+    expect(run).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: `xception: compare-precision: images directory ${empty} has no PNG or JPEG images (*.png, *.jpg, *.jpeg)\n`,
+    });
   }, 60_000);
 });
 
 describe('xception serve --engine tfjs --precision int8', () => {
   it('refuses to start, saying why', async () => {
-    const run = await xception(['serve', '--host', '127.0.0.1', '--port', '0', '--engine', 'tfjs', '--precision', 'int8']);
+    const run = await xception([
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--engine',
+      'tfjs',
+      '--precision',
+      'int8',
+    ]);
     expect(run.code).toBe(1);
-    expect(run.stdout + run.stderr).toContain('cannot start: the tfjs engine has no int8 path: --precision int8 needs --engine onnx');
+    expect(run.stdout + run.stderr).toContain(
+      'cannot start: the tfjs engine has no int8 path: --precision int8 needs --engine onnx',
+    );
   }, 60_000);
 });

@@ -32,7 +32,9 @@ function onTerminal(script: string, args: string[], until?: RegExp): Promise<{ c
     screen += chunk;
     if (until?.test(screen)) child.kill('SIGTERM');
   });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, screen: screen.replaceAll('\r\n', '\n') })));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => resolve({ code, screen: screen.replaceAll('\r\n', '\n') })),
+  );
 }
 
 /** The status line shown while starting, and erased. */
@@ -53,7 +55,11 @@ describe('npm start and xception serve', () => {
   it('fail alike on a bad flag or variable: one line and the usage exit code, 2', async () => {
     for (const [args, env, line] of [
       [['--bogus'], {}, "xception: unknown option '--bogus'"],
-      [['--port', 'http'], {}, `xception: option '--port <port>' argument 'http' is invalid. expected a whole number from 0 to 65535, got "http"`],
+      [
+        ['--port', 'http'],
+        {},
+        `xception: option '--port <port>' argument 'http' is invalid. expected a whole number from 0 to 65535, got "http"`,
+      ],
       [[], { XCEPTION_PORT: 'http' }, 'xception: XCEPTION_PORT: expected a whole number from 0 to 65535, got "http"'],
     ] as const) {
       const server = await piped(SERVER_MAIN, [...args], env);
@@ -71,7 +77,9 @@ describe('a start-up failure on a terminal', () => {
       const args = script === CLI ? ['serve'] : [];
       const run = await onTerminal(script, [...args, '--host', '127.0.0.1', '--port', '0', '--weights', '/missing.h5']);
       expect(run.code).toBe(1);
-      expect(run.screen.replace(TRANSIENT, '')).toBe('xception: cannot start: weights file /missing.h5 does not exist\n');
+      expect(run.screen.replace(TRANSIENT, '')).toBe(
+        'xception: cannot start: weights file /missing.h5 does not exist\n',
+      );
     }
   });
 
@@ -79,13 +87,20 @@ describe('a start-up failure on a terminal', () => {
     const run = await onTerminal(SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(busyPort)]);
     expect(run.code).toBe(1);
     expect(run.screen.replace(TRANSIENT, '')).toBe(
-      `xception: cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)\n`);
+      `xception: cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)\n`,
+    );
   });
 
   it('shows human log lines, not JSON, once the model is up', async () => {
-    const run = await onTerminal(SERVER_MAIN, ['--host', '127.0.0.1', '--port', '0', '--threads', '1'], /INFO {2}serving/);
+    const run = await onTerminal(
+      SERVER_MAIN,
+      ['--host', '127.0.0.1', '--port', '0', '--threads', '1'],
+      /INFO {2}serving/,
+    );
     const lines = run.screen.replace(TRANSIENT, '').split('\n').filter(Boolean);
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO {2}xception gRPC listening on 127\.0\.0\.1:\d+ \(loading model\) {2}host=127\.0\.0\.1 {2}port=\d+/);
+    expect(lines[0]).toMatch(
+      /^\d\d:\d\d:\d\d INFO {2}xception gRPC listening on 127\.0\.0\.1:\d+ \(loading model\) {2}host=127\.0\.0\.1 {2}port=\d+/,
+    );
     expect(lines.some((line) => /^\d\d:\d\d:\d\d WARN {2}NOT PRETRAINED/.test(line))).toBe(true);
     expect(lines.some((line) => /^\d\d:\d\d:\d\d INFO {2}serving {2}port=\d+/.test(line))).toBe(true);
     expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
@@ -97,9 +112,15 @@ describe('a start-up failure without a terminal', () => {
     const run = await piped(SERVER_MAIN, ['--host', '127.0.0.1', '--port', String(busyPort)]);
     expect(run.code).toBe(1);
     expect(run.stderr).toBe('');
-    const logs = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
-    expect(logs.filter((entry) => entry.level >= 50)).toEqual([expect.objectContaining({
-      level: 60, msg: `cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)`,
-    })]);
+    const logs = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(logs.filter((entry) => entry.level >= 50)).toEqual([
+      expect.objectContaining({
+        level: 60,
+        msg: `cannot start: 127.0.0.1:${busyPort} is already in use (another process listens there; choose another port)`,
+      }),
+    ]);
   });
 });

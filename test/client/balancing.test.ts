@@ -19,7 +19,16 @@ beforeAll(async () => {
   const first = await replica(HOSTS[0]!, 0);
   servers = [first, ...(await Promise.all(HOSTS.slice(1).map((host) => replica(host, first.port))))];
   broken = await startTestServer(
-    ['--host', '127.0.0.4', '--port', String(first.port), '--instance-id', 'broken', '--weights', '/nonexistent/weights.h5'],
+    [
+      '--host',
+      '127.0.0.4',
+      '--port',
+      String(first.port),
+      '--instance-id',
+      'broken',
+      '--weights',
+      '/nonexistent/weights.h5',
+    ],
     { waitReady: false },
   );
   broken.ready.catch(() => {}); // its model is meant never to load
@@ -36,13 +45,15 @@ afterAll(async () => {
 async function predictions(count: number, concurrency: number): Promise<Map<string, number>> {
   const perInstance = new Map<string, number>();
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      next++;
-      const { instance } = await client.predict(image, { topK: 1 });
-      perInstance.set(instance, (perInstance.get(instance) ?? 0) + 1);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        const { instance } = await client.predict(image, { topK: 1 });
+        perInstance.set(instance, (perInstance.get(instance) ?? 0) + 1);
+      }
+    }),
+  );
   return perInstance;
 }
 
@@ -54,9 +65,10 @@ describe('round_robin', () => {
     for (const served of perInstance.values()) expect(served).toBeGreaterThanOrEqual(20);
   });
 
-  const refusals = async () => (await broken.metrics.calls.get()).values
-    .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'UNAVAILABLE')
-    .reduce((sum, v) => sum + v.value, 0);
+  const refusals = async () =>
+    (await broken.metrics.calls.get()).values
+      .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'UNAVAILABLE')
+      .reduce((sum, v) => sum + v.value, 0);
 
   /** Predicts one at a time through the two working replicas and the broken one; which replica answered each. */
   async function throughBrokenReplica(input: Buffer | RawImage): Promise<string[]> {
@@ -78,7 +90,7 @@ describe('round_robin', () => {
     expect(await refusals()).toBeGreaterThanOrEqual(1);
   });
 
-  it('retries requests larger than grpc-js\'s default retry buffer (1 MiB) alike', async () => {
+  it("retries requests larger than grpc-js's default retry buffer (1 MiB) alike", async () => {
     const large: RawImage = { width: 800, height: 600, format: 'RGB8', data: rgbPixels(800, 600) };
     const before = await refusals();
     const instances = await throughBrokenReplica(large);

@@ -24,7 +24,6 @@ afterAll(async () => {
   await server?.shutdown(1000);
 });
 
-
 async function collect(results: AsyncIterable<FrameResult>): Promise<FrameResult[]> {
   const all: FrameResult[] = [];
   for await (const result of results) all.push(result);
@@ -67,7 +66,10 @@ describe('predict', () => {
 
   it('classifies raw pixels; the same picture in another channel order gives the same answer', async () => {
     const rgb = await client.predict({ width: 299, height: 299, format: 'RGB8', data: pixels }, { topK: 2 });
-    const bgr = await client.predict({ width: 299, height: 299, format: 'BGR8', data: new Uint8Array(convertRgb(pixels, 'BGR8')) }, { topK: 2 });
+    const bgr = await client.predict(
+      { width: 299, height: 299, format: 'BGR8', data: new Uint8Array(convertRgb(pixels, 'BGR8')) },
+      { topK: 2 },
+    );
     expect(rgb.labels).toHaveLength(2);
     expect(bgr.labels.map((l) => l.index)).toEqual(rgb.labels.map((l) => l.index));
     expect(bgr.labels[0]!.probability).toBeCloseTo(rgb.labels[0]!.probability, 5);
@@ -84,7 +86,9 @@ describe('predict', () => {
   });
 
   it('refuses an unknown pixel format or a bad topK before sending anything', async () => {
-    const badFormat = await failure(client.predict({ width: 2, height: 2, format: 'CMYK' as 'RGB8', data: new Uint8Array(16) }));
+    const badFormat = await failure(
+      client.predict({ width: 2, height: 2, format: 'CMYK' as 'RGB8', data: new Uint8Array(16) }),
+    );
     expect(badFormat).toMatchObject({ code: Code.INVALID_ARGUMENT, details: expect.stringMatching(/CMYK/) });
     const badTopK = await failure(client.predict(image, { topK: -1 }));
     expect(badTopK.code).toBe(Code.INVALID_ARGUMENT);
@@ -92,7 +96,9 @@ describe('predict', () => {
 
   it('fails with DEADLINE_EXCEEDED past its deadline: per call (ms or Date) and the client default', async () => {
     expect((await failure(client.predict(image, { deadline: 1 }))).code).toBe(Code.DEADLINE_EXCEEDED);
-    expect((await failure(client.predict(image, { deadline: new Date(Date.now() + 1) }))).code).toBe(Code.DEADLINE_EXCEEDED);
+    expect((await failure(client.predict(image, { deadline: new Date(Date.now() + 1) }))).code).toBe(
+      Code.DEADLINE_EXCEEDED,
+    );
     const hurried = createModelClient(server.address, { deadlineMs: 1 });
     try {
       const error = await failure(hurried.predict(image));
@@ -126,7 +132,11 @@ describe('predictStream', () => {
     const results = await collect(client.predictStream(frames, { topK: 2 }));
     expect(results.map((r) => r.id)).toEqual(['0', 'mine', '2', '3', '4']);
     const [first, , broken, fourth] = results;
-    expect(broken!.error).toMatchObject({ code: Code.INVALID_ARGUMENT, codeName: 'INVALID_ARGUMENT', message: expect.any(String) });
+    expect(broken!.error).toMatchObject({
+      code: Code.INVALID_ARGUMENT,
+      codeName: 'INVALID_ARGUMENT',
+      message: expect.any(String),
+    });
     if (first!.error || fourth!.error) throw new Error('frames 0 and 3 should have succeeded');
     expect(first!.labels).toHaveLength(2);
     expect(fourth!.instance).toBe('client-test');
@@ -159,7 +169,9 @@ describe('predictStream', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `live-${i}`);
     const results: FrameResult[] = [];
     let allAnswered!: () => void;
-    const answered = new Promise<void>((resolve) => { allAnswered = resolve; });
+    const answered = new Promise<void>((resolve) => {
+      allAnswered = resolve;
+    });
     // The source ends only once every frame is answered: a dropped frame's result must wait for no newer frame and
     // for no end of the stream.
     async function* camera(): AsyncGenerator<Frame> {
@@ -169,7 +181,12 @@ describe('predictStream', () => {
     const runsBefore = await engineRuns(server);
     const working = watchMax(() => metricValue(server.metrics.registry, 'xception_stream_frames_working'));
     // The deadline turns a hang (a result that never comes) into a DEADLINE_EXCEEDED failure.
-    for await (const result of client.predictStream(camera(), { policy: 'latest', maxInFlight: 4, topK: 1, deadline: 30_000 })) {
+    for await (const result of client.predictStream(camera(), {
+      policy: 'latest',
+      maxInFlight: 4,
+      topK: 1,
+      deadline: 30_000,
+    })) {
       results.push(result);
       if (results.length === ids.length) allAnswered();
     }
@@ -178,7 +195,9 @@ describe('predictStream', () => {
     // One frame in the engine and the next one prepared behind it, never more.
     expect(await working.stop()).toBe(2);
     expect((await engineRuns(server)) - runsBefore).toBe(served.length);
-    expect(results.filter((r) => r.error).map((r) => r.error!.codeName)).toEqual(results.filter((r) => r.error).map(() => 'ABORTED'));
+    expect(results.filter((r) => r.error).map((r) => r.error!.codeName)).toEqual(
+      results.filter((r) => r.error).map(() => 'ABORTED'),
+    );
     expect(served.length).toBeLessThan(ids.length);
     expect(results.at(-1)!.error).toBeUndefined();
   });
@@ -188,13 +207,19 @@ describe('predictStream', () => {
     async function* endless(): AsyncGenerator<Frame> {
       for (;;) yield image;
     }
-    const error = await failure((async () => {
-      for await (const result of client.predictStream(endless(), { signal: controller.signal })) {
-        if (result.id === '1') controller.abort();
-      }
-    })());
+    const error = await failure(
+      (async () => {
+        for await (const result of client.predictStream(endless(), { signal: controller.signal })) {
+          if (result.id === '1') controller.abort();
+        }
+      })(),
+    );
     expect(error.code).toBe(Code.CANCELLED);
-    await waitFor(async () => (await server.metrics.activeStreams.get()).values[0]?.value === 0, 10_000, 'stream closed');
+    await waitFor(
+      async () => (await server.metrics.activeStreams.get()).values[0]?.value === 0,
+      10_000,
+      'stream closed',
+    );
   });
 
   it('ends the call when the consumer breaks out early, and stops pulling frames', async () => {
@@ -216,7 +241,11 @@ describe('predictStream', () => {
     }
     await waitFor(() => finished, 10_000, 'the source to be closed');
     expect(pulls).toBeLessThanOrEqual(3);
-    await waitFor(async () => (await server.metrics.activeStreams.get()).values[0]?.value === 0, 10_000, 'stream closed');
+    await waitFor(
+      async () => (await server.metrics.activeStreams.get()).values[0]?.value === 0,
+      10_000,
+      'stream closed',
+    );
   });
 
   it('fails with CANCELLED, carrying the cause, when the frame source throws', async () => {
@@ -232,8 +261,12 @@ describe('predictStream', () => {
   });
 
   it('refuses bad options as INVALID_ARGUMENT', async () => {
-    expect((await failure(collect(client.predictStream([image], { maxInFlight: 0 })))).code).toBe(Code.INVALID_ARGUMENT);
-    expect((await failure(collect(client.predictStream([image], { policy: 'newest' as 'all' })))).code).toBe(Code.INVALID_ARGUMENT);
+    expect((await failure(collect(client.predictStream([image], { maxInFlight: 0 })))).code).toBe(
+      Code.INVALID_ARGUMENT,
+    );
+    expect((await failure(collect(client.predictStream([image], { policy: 'newest' as 'all' })))).code).toBe(
+      Code.INVALID_ARGUMENT,
+    );
   });
 });
 

@@ -19,7 +19,17 @@ beforeAll(async () => {
   certs = await generateTestCerts();
   const auth = ['--auth-tokens', TOKEN, '--threads', '1'];
   [mtls, plain] = await Promise.all([
-    startTestServer(['--tls-cert', certs.server.cert, '--tls-key', certs.server.key, '--tls-client-ca', certs.ca.cert, '--instance-id', 'mtls', ...auth]),
+    startTestServer([
+      '--tls-cert',
+      certs.server.cert,
+      '--tls-key',
+      certs.server.key,
+      '--tls-client-ca',
+      certs.ca.cert,
+      '--instance-id',
+      'mtls',
+      ...auth,
+    ]),
     startTestServer(['--instance-id', 'plain', ...auth]),
   ]);
 });
@@ -35,7 +45,6 @@ function client(address: string, options: ModelClientOptions): ModelClient {
   clients.push(created);
   return created;
 }
-
 
 /** Mutual TLS material: the CA as a path, the client's pair as contents; "localhost" is a name the certificate has. */
 async function mtlsOptions(overrides: Partial<NonNullable<Exclude<ModelClientOptions['tls'], true>>> = {}) {
@@ -53,7 +62,9 @@ describe('mutual TLS with a token', () => {
     const secure = client(mtls.address, { tls: await mtlsOptions(), token: TOKEN });
     expect((await secure.getMetadata()).runtime?.instance).toBe('mtls');
     const results = [];
-    for await (const result of secure.predictStream([{ width: 299, height: 299, format: 'GRAY8', data: new Uint8Array(299 * 299) }])) {
+    for await (const result of secure.predictStream([
+      { width: 299, height: 299, format: 'GRAY8', data: new Uint8Array(299 * 299) },
+    ])) {
       results.push(result);
     }
     expect(results).toHaveLength(1);
@@ -68,7 +79,10 @@ describe('mutual TLS with a token', () => {
   });
 
   it('is UNAVAILABLE when the server cannot be verified: another CA, or another name', async () => {
-    const otherCa = client(mtls.address, { tls: await mtlsOptions({ ca: await certs.read(certs.otherCa.cert) }), token: TOKEN });
+    const otherCa = client(mtls.address, {
+      tls: await mtlsOptions({ ca: await certs.read(certs.otherCa.cert) }),
+      token: TOKEN,
+    });
     expect((await failure(otherCa.getMetadata())).code).toBe(Code.UNAVAILABLE);
     const otherName = client(mtls.address, { tls: await mtlsOptions({ serverName: 'model.example' }), token: TOKEN });
     expect((await failure(otherName.getMetadata())).code).toBe(Code.UNAVAILABLE);
@@ -93,9 +107,11 @@ describe('plaintext with a token', () => {
 
 describe('TLS options', () => {
   it('refuses unreadable PEM files and a certificate without its key, as INVALID_ARGUMENT', () => {
-    expect(() => createModelClient('127.0.0.1:1', { tls: { ca: join(certs.dir, 'missing.pem') } }))
-      .toThrow(expect.objectContaining({ code: Code.INVALID_ARGUMENT, details: expect.stringMatching(/missing\.pem.*ENOENT/) }));
-    expect(() => createModelClient('127.0.0.1:1', { tls: { cert: certs.client.cert } }))
-      .toThrow(expect.objectContaining({ code: Code.INVALID_ARGUMENT }));
+    expect(() => createModelClient('127.0.0.1:1', { tls: { ca: join(certs.dir, 'missing.pem') } })).toThrow(
+      expect.objectContaining({ code: Code.INVALID_ARGUMENT, details: expect.stringMatching(/missing\.pem.*ENOENT/) }),
+    );
+    expect(() => createModelClient('127.0.0.1:1', { tls: { cert: certs.client.cert } })).toThrow(
+      expect.objectContaining({ code: Code.INVALID_ARGUMENT }),
+    );
   });
 });

@@ -19,7 +19,9 @@ let dir: string;
 beforeAll(() => {
   if (!existsSync(CLIENT_ENTRY)) throw new Error('dist/ is missing: run `npm run build` first');
   dir = mkdtempSync(join(tmpdir(), 'xception-entry-'));
-  writeFileSync(join(dir, 'hooks.mjs'), `
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `
     import { appendFileSync } from 'node:fs';
     let log;
     export function initialize(data) { log = data.log; }
@@ -27,10 +29,14 @@ beforeAll(() => {
       const result = await next(specifier, context);
       appendFileSync(log, result.url + '\\n');
       return result;
-    }`);
-  writeFileSync(join(dir, 'register.mjs'), `
+    }`,
+  );
+  writeFileSync(
+    join(dir, 'register.mjs'),
+    `
     import { register } from 'node:module';
-    register('./hooks.mjs', import.meta.url, { data: { log: process.env.MODULE_LOG } });`);
+    register('./hooks.mjs', import.meta.url, { data: { log: process.env.MODULE_LOG } });`,
+  );
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,19 +49,28 @@ function load(entry: string): { modules: string[]; exports: string[] } {
     const { createRequire } = await import('node:module');
     const required = Object.keys(createRequire(${JSON.stringify(join(ROOT, 'package.json'))}).cache);
     console.log(JSON.stringify({ required, exports: Object.keys(exported) }));`;
-  const output = execFileSync(process.execPath, ['--import', join(dir, 'register.mjs'), '--input-type=module', '-e', script], {
-    env: { ...process.env, MODULE_LOG: log },
-    encoding: 'utf8',
-  });
+  const output = execFileSync(
+    process.execPath,
+    ['--import', join(dir, 'register.mjs'), '--input-type=module', '-e', script],
+    {
+      env: { ...process.env, MODULE_LOG: log },
+      encoding: 'utf8',
+    },
+  );
   const { required, exports } = JSON.parse(output) as { required: string[]; exports: string[] };
-  const resolved = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((url) => url.startsWith('file:') ? fileURLToPath(url) : url);
+  const resolved = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((url) => (url.startsWith('file:') ? fileURLToPath(url) : url));
   return { modules: [...resolved, ...required], exports };
 }
 
 describe('client entry', () => {
   it('loads grpc-js and the stubs, none of the server or its dependencies', () => {
     const { modules, exports } = load(CLIENT_ENTRY);
-    expect(exports).toEqual(expect.arrayContaining(['createModelClient', 'ModelError', 'Code', 'codeName', 'resolveTarget']));
+    expect(exports).toEqual(
+      expect.arrayContaining(['createModelClient', 'ModelError', 'Code', 'codeName', 'resolveTarget']),
+    );
     expect(modules.some((m) => m.includes('node_modules/@grpc/grpc-js/'))).toBe(true);
     expect(modules.filter((m) => SERVER_DEPENDENCIES.test(m))).toEqual([]);
     expect(modules.filter((m) => m.includes('/dist/server/'))).toEqual([]);

@@ -25,7 +25,9 @@ interface Run {
 }
 
 /** The environment of a fresh shell: none of the npm_* variables an `npm test` run passes down (this repo's config). */
-const FRESH_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && !key.startsWith('XCEPTION_')));
+const FRESH_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && !key.startsWith('XCEPTION_')),
+);
 
 function run(command: string, args: readonly string[], cwd: string): Promise<Run> {
   return new Promise((resolve) => {
@@ -70,20 +72,29 @@ afterAll(async () => {
 });
 
 describe('the xception-client package', () => {
-  it('installs alone: grpc-js, the protobuf runtime and the CLI\'s two libraries, no install scripts, under 20 MB', async () => {
+  it("installs alone: grpc-js, the protobuf runtime and the CLI's two libraries, no install scripts, under 20 MB", async () => {
     const manifest = JSON.parse(await readFile(join(project, 'node_modules/xception-client/package.json'), 'utf8'));
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@bufbuild/protobuf', '@grpc/grpc-js', 'cli-progress', 'commander']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      '@bufbuild/protobuf',
+      '@grpc/grpc-js',
+      'cli-progress',
+      'commander',
+    ]);
     expect(manifest.scripts).toBeUndefined();
     expect(manifest.bin).toEqual({ 'xception-client': 'dist/cli/client-main.js' });
     const installed = await readdir(join(project, 'node_modules'));
-    expect(installed.filter((name) => /^(onnxruntime|sharp|h5wasm|@tensorflow|fastify|pino|zod|@img)/.test(name))).toEqual([]);
+    expect(
+      installed.filter((name) => /^(onnxruntime|sharp|h5wasm|@tensorflow|fastify|pino|zod|@img)/.test(name)),
+    ).toEqual([]);
     const shipped = await readdir(join(project, 'node_modules/xception-client/dist'));
     expect(shipped.sort()).toEqual(['cjs', 'cli', 'client', 'gen', 'shared']);
     expect(await sizeOf(join(project, 'node_modules'))).toBeLessThan(20 * 1024 * 1024);
   });
 
   it('works from `import`: predict, metadata, health, and a ModelError for a bad image', async () => {
-    await writeFile(join(project, 'esm.mjs'), `
+    await writeFile(
+      join(project, 'esm.mjs'),
+      `
       import { readFile } from 'node:fs/promises';
       import { createModelClient, ModelError, Code } from 'xception-client';
       const client = createModelClient(process.argv[2]);
@@ -95,17 +106,25 @@ describe('the xception-client package', () => {
         labels: prediction.labels.map((l) => l.label), instance: prediction.instance, name: metadata.name, health,
         refusal: { isModelError: refusal instanceof ModelError, invalid: refusal.code === Code.INVALID_ARGUMENT },
       }));
-      client.close();`);
+      client.close();`,
+    );
     const esm = await run(process.execPath, ['esm.mjs', server.address, image], project);
     expect(esm.stderr).toBe('');
     const result = JSON.parse(esm.stdout);
     expect(result.labels).toHaveLength(3);
     for (const label of result.labels) expect((await server.ready).metadata().labels).toContain(label);
-    expect(result).toMatchObject({ instance: 'package-test', name: 'xception', health: 'SERVING', refusal: { isModelError: true, invalid: true } });
+    expect(result).toMatchObject({
+      instance: 'package-test',
+      name: 'xception',
+      health: 'SERVING',
+      refusal: { isModelError: true, invalid: true },
+    });
   });
 
   it('works from `require` (CommonJS)', async () => {
-    await writeFile(join(project, 'cjs.cjs'), `
+    await writeFile(
+      join(project, 'cjs.cjs'),
+      `
       const { readFileSync } = require('node:fs');
       const { createModelClient, ModelError, codeName } = require('xception-client');
       const client = createModelClient(process.argv[2]);
@@ -117,17 +136,23 @@ describe('the xception-client package', () => {
           resolvedTo: require.resolve('xception-client'),
         }));
         client.close();
-      })();`);
+      })();`,
+    );
     const cjs = await run(process.execPath, ['cjs.cjs', server.address, image], project);
     expect(cjs.stderr).toBe('');
     expect(JSON.parse(cjs.stdout)).toEqual({
-      labels: 2, isModelError: true, code: 'INVALID_ARGUMENT', resolvedTo: expect.stringMatching(/xception-client\/dist\/cjs\/client\/index\.js$/),
+      labels: 2,
+      isModelError: true,
+      code: 'INVALID_ARGUMENT',
+      resolvedTo: expect.stringMatching(/xception-client\/dist\/cjs\/client\/index\.js$/),
     });
   });
 
-  it('type-checks in TypeScript with moduleResolution node16 (ESM and CommonJS files) and bundler', async () => {
-    // A wrong option type must be an error: the types are real, not `any`.
-    const body = `
+  it(
+    'type-checks in TypeScript with moduleResolution node16 (ESM and CommonJS files) and bundler',
+    async () => {
+      // A wrong option type must be an error: the types are real, not `any`.
+      const body = `
       const client = createModelClient('127.0.0.1:50051', { deadlineMs: 1000 });
       const prediction: Promise<Prediction> = client.predict(new Uint8Array(8), { topK: 3 });
       // @ts-expect-error topK is a number
@@ -136,28 +161,42 @@ describe('the xception-client package', () => {
         if (error instanceof ModelError && error.code === Code.UNAVAILABLE) console.log(error.codeName, error.details);
       });
       client.close();`;
-    const imports = `import { createModelClient, ModelError, Code, type Prediction } from 'xception-client';`;
-    await writeFile(join(project, 'typed.mts'), `${imports}\n${body}\n`);
-    await writeFile(join(project, 'typed.cts'), `${imports}\n${body}\n`);
-    await writeFile(join(project, 'typed.ts'), `${imports}\n${body}\nexport {};\n`);
-    const strict = { strict: true, noEmit: true, target: 'ES2022', skipLibCheck: false, types: ['node'] };
-    await writeFile(join(project, 'tsconfig.node16.json'), JSON.stringify({
-      compilerOptions: { ...strict, module: 'node16', moduleResolution: 'node16' }, files: ['typed.mts', 'typed.cts'],
-    }));
-    await writeFile(join(project, 'tsconfig.bundler.json'), JSON.stringify({
-      compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, files: ['typed.ts'],
-    }));
-    for (const config of ['tsconfig.node16.json', 'tsconfig.bundler.json']) {
-      const tsc = await run(process.execPath, [TSC, '-p', config], project);
-      expect(`${tsc.stdout}${tsc.stderr}`, config).toBe('');
-      expect(tsc.code, config).toBe(0);
-    }
-  }, SLOW);
+      const imports = `import { createModelClient, ModelError, Code, type Prediction } from 'xception-client';`;
+      await writeFile(join(project, 'typed.mts'), `${imports}\n${body}\n`);
+      await writeFile(join(project, 'typed.cts'), `${imports}\n${body}\n`);
+      await writeFile(join(project, 'typed.ts'), `${imports}\n${body}\nexport {};\n`);
+      const strict = { strict: true, noEmit: true, target: 'ES2022', skipLibCheck: false, types: ['node'] };
+      await writeFile(
+        join(project, 'tsconfig.node16.json'),
+        JSON.stringify({
+          compilerOptions: { ...strict, module: 'node16', moduleResolution: 'node16' },
+          files: ['typed.mts', 'typed.cts'],
+        }),
+      );
+      await writeFile(
+        join(project, 'tsconfig.bundler.json'),
+        JSON.stringify({
+          compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' },
+          files: ['typed.ts'],
+        }),
+      );
+      for (const config of ['tsconfig.node16.json', 'tsconfig.bundler.json']) {
+        const tsc = await run(process.execPath, [TSC, '-p', config], project);
+        expect(`${tsc.stdout}${tsc.stderr}`, config).toBe('');
+        expect(tsc.code, config).toBe(0);
+      }
+    },
+    SLOW,
+  );
 
   it('has the xception-client bin: health, predict, and no serve', async () => {
     const health = await run('npx', ['--no', 'xception-client', 'health', '--address', server.address], project);
     expect(health).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
-    const predict = await run('npx', ['--no', 'xception-client', 'predict', image, '--top-k', '2', '--address', server.address], project);
+    const predict = await run(
+      'npx',
+      ['--no', 'xception-client', 'predict', image, '--top-k', '2', '--address', server.address],
+      project,
+    );
     expect(predict.code).toBe(0);
     expect(predict.stdout).toMatch(/^note: the server's weights are NOT pretrained/);
     expect(predict.stdout).toContain(`${image}  (instance package-test, `);

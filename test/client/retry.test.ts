@@ -20,7 +20,6 @@ function client(address: string, options: Parameters<typeof createModelClient>[1
   return created;
 }
 
-
 describe('retry', () => {
   it('with retries off, or once the attempts are spent, an unreachable server is UNAVAILABLE', async () => {
     const port = await unusedPort();
@@ -33,7 +32,9 @@ describe('retry', () => {
 
   it('stops waiting between attempts when the call is aborted', async () => {
     const port = await unusedPort();
-    const patient = client(`127.0.0.1:${port}`, { retry: { maxAttempts: 1000, initialBackoffMs: 50, maxBackoffMs: 100 } });
+    const patient = client(`127.0.0.1:${port}`, {
+      retry: { maxAttempts: 1000, initialBackoffMs: 50, maxBackoffMs: 100 },
+    });
     const controller = new AbortController();
     const pending = patient.getMetadata({ signal: controller.signal });
     controller.abort();
@@ -52,11 +53,15 @@ describe('retry', () => {
     const prediction = patient.predict(image, { topK: 1 });
     server = await startTestServer(['--port', String(port), '--instance-id', 'late', '--threads', '2']);
     const result = await prediction;
-    expect(result).toMatchObject({ instance: 'late', labels: [expect.objectContaining({ label: expect.any(String) })] });
+    expect(result).toMatchObject({
+      instance: 'late',
+      labels: [expect.objectContaining({ label: expect.any(String) })],
+    });
 
-    const calls = async () => (await server!.metrics.calls.get()).values
-      .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'INVALID_ARGUMENT')
-      .reduce((sum, v) => sum + v.value, 0);
+    const calls = async () =>
+      (await server!.metrics.calls.get()).values
+        .filter((v) => v.labels.method === 'Predict' && v.labels.code === 'INVALID_ARGUMENT')
+        .reduce((sum, v) => sum + v.value, 0);
     const before = await calls();
     expect((await failure(patient.predict(image.subarray(0, 50)))).code).toBe(Code.INVALID_ARGUMENT);
     expect(await calls()).toBe(before + 1);

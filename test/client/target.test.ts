@@ -18,7 +18,9 @@ describe('resolveTarget', () => {
 
   it('refuses what grpc-js cannot dial as one target, as INVALID_ARGUMENT', () => {
     const refused = (address: string | string[], message: RegExp) =>
-      expect(() => resolveTarget(address)).toThrow(expect.objectContaining({ code: Code.INVALID_ARGUMENT, details: expect.stringMatching(message) }));
+      expect(() => resolveTarget(address)).toThrow(
+        expect.objectContaining({ code: Code.INVALID_ARGUMENT, details: expect.stringMatching(message) }),
+      );
     refused('', /no server address/);
     refused('a.example:1,b.example:1', /one DNS name/);
     refused('10.0.0.1:1,[::1]:1', /all be IPv4 or all IPv6/);

@@ -33,7 +33,9 @@ interface K8sObject {
   [key: string]: any;
 }
 
-const files = readdirSync(posix.join(ROOT, DIR)).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(posix.join(ROOT, DIR))
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const objects: K8sObject[] = files.flatMap((file) =>
   parseAllDocuments(read(`${DIR}/${file}`)).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`${DIR}/${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
@@ -55,7 +57,8 @@ const model = service.spec.predictor.model;
 /** The container's XCEPTION_* environment (valueFrom: a stand-in value). */
 function containerEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const entry of container.env ?? []) env[entry.name] = entry.valueFrom ? `from-${entry.name.toLowerCase()}` : String(entry.value);
+  for (const entry of container.env ?? [])
+    env[entry.name] = entry.valueFrom ? `from-${entry.name.toLowerCase()}` : String(entry.value);
   return env;
 }
 

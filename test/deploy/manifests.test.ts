@@ -58,7 +58,8 @@ function parseDockerfile(text: string): { globalArgs: Map<string, string>; stage
 function envOf(stage: readonly Instruction[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const { args } of stage.filter((i) => i.keyword === 'ENV')) {
-    for (const [, key, value] of args.matchAll(/(\w+)=("[^"]*"|'[^']*'|\S+)/g)) env[key!] = value!.replace(/^["']|["']$/g, '');
+    for (const [, key, value] of args.matchAll(/(\w+)=("[^"]*"|'[^']*'|\S+)/g))
+      env[key!] = value!.replace(/^["']|["']$/g, '');
   }
   return env;
 }
@@ -71,12 +72,14 @@ function execForm(stage: readonly Instruction[], keyword: 'CMD' | 'ENTRYPOINT'):
 
 /** COPY sources and destination, without --from/--chown options. */
 function copies(stage: readonly Instruction[]): { from?: string; sources: string[]; dest: string }[] {
-  return stage.filter((i) => i.keyword === 'COPY').map(({ args }) => {
-    const words = args.split(/\s+/);
-    const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
-    const paths = words.filter((w) => !w.startsWith('--'));
-    return { from, sources: paths.slice(0, -1), dest: paths.at(-1)! };
-  });
+  return stage
+    .filter((i) => i.keyword === 'COPY')
+    .map(({ args }) => {
+      const words = args.split(/\s+/);
+      const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
+      const paths = words.filter((w) => !w.startsWith('--'));
+      return { from, sources: paths.slice(0, -1), dest: paths.at(-1)! };
+    });
 }
 
 const dockerfile = parseDockerfile(read('Dockerfile'));
@@ -96,7 +99,9 @@ interface K8sObject {
   [key: string]: any;
 }
 
-const manifestFiles = readdirSync(posix.join(ROOT, 'deploy')).filter((f) => /\.ya?ml$/.test(f)).sort();
+const manifestFiles = readdirSync(posix.join(ROOT, 'deploy'))
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const objects: K8sObject[] = manifestFiles.flatMap((file) =>
   parseAllDocuments(read(`deploy/${file}`)).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`deploy/${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
@@ -117,7 +122,8 @@ const server = podSpec.containers.find((c: any) => c.name === 'xception');
 /** The container's environment as the server sees it: the image's ENV, then the manifest's (valueFrom: a stand-in). */
 function containerEnv(container: any): Record<string, string> {
   const env: Record<string, string> = { ...imageEnv };
-  for (const entry of container.env ?? []) env[entry.name] = entry.valueFrom ? `from-${entry.name.toLowerCase()}` : String(entry.value);
+  for (const entry of container.env ?? [])
+    env[entry.name] = entry.valueFrom ? `from-${entry.name.toLowerCase()}` : String(entry.value);
   return env;
 }
 
@@ -152,7 +158,9 @@ const subset = (inner: Record<string, string>, outer: Record<string, string>) =>
 describe('Dockerfile', () => {
   it('builds in one stage and runs from a slim Node 20 image in another', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    const base = runtimeStage[0]!.args.split(/\s+/)[0]!.replace(/^\$\{(\w+)\}$/, (_, name: string) => dockerfile.globalArgs.get(name) ?? '');
+    const base = runtimeStage[0]!.args
+      .split(/\s+/)[0]!
+      .replace(/^\$\{(\w+)\}$/, (_, name: string) => dockerfile.globalArgs.get(name) ?? '');
     expect(base).toMatch(/^node:(22|24)(\.\d+)*-(bookworm-)?slim$/);
   });
 
@@ -171,13 +179,19 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore lets into the context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     for (const required of ['node_modules', 'dist', '.git', 'test']) expect(ignored).toContain(required);
     for (const { from, sources } of dockerfile.stages.flatMap(copies)) {
       if (from) continue;
       for (const source of sources) {
         expect(existsSync(posix.join(ROOT, source)), source).toBe(true);
-        expect(ignored.filter((pattern) => source === pattern || source.startsWith(`${pattern}/`)), source).toEqual([]);
+        expect(
+          ignored.filter((pattern) => source === pattern || source.startsWith(`${pattern}/`)),
+          source,
+        ).toEqual([]);
       }
     }
   });
@@ -199,9 +213,13 @@ describe('Dockerfile', () => {
 
   it('sets only server flags and variables, and EXPOSEs the ports the server then listens on', () => {
     for (const flag of flagsIn(imageCmd)) expect(SERVER_FLAGS, flag).toContain(flag);
-    for (const name of Object.keys(imageEnv).filter((n) => n.startsWith('XCEPTION_'))) expect(SERVER_ENV, name).toContain(name);
+    for (const name of Object.keys(imageEnv).filter((n) => n.startsWith('XCEPTION_')))
+      expect(SERVER_ENV, name).toContain(name);
     const config = parseServerConfig(imageCmd.slice(2), imageEnv);
-    const exposed = runtimeStage.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.split('/')[0]));
+    const exposed = runtimeStage
+      .filter((i) => i.keyword === 'EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((p) => Number(p.split('/')[0]));
     expect(exposed.sort()).toEqual([config.port, config.metricsPort].sort());
   });
 
@@ -255,7 +273,10 @@ describe('Kubernetes manifests (deploy/)', () => {
     const config = podConfig();
     for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
       const probe = server[kind];
-      expect(Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)), kind).toEqual(['grpc']);
+      expect(
+        Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k)),
+        kind,
+      ).toEqual(['grpc']);
       expect(probe.grpc.port, kind).toBe(config.port);
       expect(['', SERVICE_NAME], kind).toContain(probe.grpc.service ?? '');
     }
@@ -276,7 +297,9 @@ describe('Kubernetes manifests (deploy/)', () => {
     const { requests, limits } = server.resources;
     expect(cpuCores(requests.cpu)).toBeGreaterThanOrEqual(config.threads * config.maxConcurrency);
     // Set explicitly: the default, the number of cores Node sees, is the node's, not the pod's share of it.
-    const threadsSet = server.env.some((e: any) => e.name === 'XCEPTION_THREADS') || flagsIn(containerArgs(server)).includes('--threads');
+    const threadsSet =
+      server.env.some((e: any) => e.name === 'XCEPTION_THREADS') ||
+      flagsIn(containerArgs(server)).includes('--threads');
     expect(threadsSet).toBe(true);
     expect(mebibytes(limits.memory)).toBeGreaterThanOrEqual(mebibytes(requests.memory));
   });
@@ -292,7 +315,8 @@ describe('Kubernetes manifests (deploy/)', () => {
     const dest = command[command.indexOf('--dest') + 1]!;
     expect(config.weights).toBe(dest);
     expect(config.requirePretrained).toBe(true);
-    const volumeAt = (container: any) => container.volumeMounts.find((m: any) => dest.startsWith(`${m.mountPath}/`))?.name;
+    const volumeAt = (container: any) =>
+      container.volumeMounts.find((m: any) => dest.startsWith(`${m.mountPath}/`))?.name;
     expect(volumeAt(fetcher)).toBeDefined();
     expect(volumeAt(server)).toBe(volumeAt(fetcher));
   });
@@ -305,9 +329,10 @@ describe('Kubernetes manifests (deploy/)', () => {
     expect(subset(service.spec.selector, podLabels)).toBe(true);
     const grpc = service.spec.ports.find((p: any) => p.name === 'grpc');
     expect(grpc.port).toBe(config.port);
-    const target = typeof grpc.targetPort === 'string'
-      ? server.ports.find((p: any) => p.name === grpc.targetPort)?.containerPort
-      : grpc.targetPort;
+    const target =
+      typeof grpc.targetPort === 'string'
+        ? server.ports.find((p: any) => p.name === grpc.targetPort)?.containerPort
+        : grpc.targetPort;
     expect(target).toBe(config.port);
   });
 
@@ -320,7 +345,11 @@ describe('Kubernetes manifests (deploy/)', () => {
   it('scale the Deployment on CPU with a HorizontalPodAutoscaler that owns the replica count', () => {
     const hpa = only('HorizontalPodAutoscaler');
     expect(hpa.apiVersion).toBe('autoscaling/v2');
-    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
     expect(hpa.spec.metrics.map((m: any) => m.resource?.name)).toContain('cpu');
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
     expect(deployment.spec.replicas).toBeUndefined();

@@ -38,20 +38,103 @@ const TARGET_SERIES = 'up';
 
 /** Aggregation operators: `sum (…) by (…)` or `sum by (…) (…)`. */
 const AGGREGATIONS = new Set([
-  'avg', 'bottomk', 'count', 'count_values', 'group', 'limit_ratio', 'limitk', 'max', 'min', 'quantile', 'stddev',
-  'stdvar', 'sum', 'topk',
+  'avg',
+  'bottomk',
+  'count',
+  'count_values',
+  'group',
+  'limit_ratio',
+  'limitk',
+  'max',
+  'min',
+  'quantile',
+  'stddev',
+  'stdvar',
+  'sum',
+  'topk',
 ]);
 /** PromQL's functions (an identifier before `(` that is neither one nor an aggregation is a mistake). */
 const FUNCTIONS = new Set([
-  'abs', 'absent', 'absent_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh', 'avg_over_time', 'ceil',
-  'changes', 'clamp', 'clamp_max', 'clamp_min', 'cos', 'cosh', 'count_over_time', 'day_of_month', 'day_of_week',
-  'day_of_year', 'days_in_month', 'deg', 'delta', 'deriv', 'double_exponential_smoothing', 'end', 'exp', 'floor',
-  'histogram_avg', 'histogram_count', 'histogram_fraction', 'histogram_quantile', 'histogram_stddev', 'histogram_stdvar',
-  'histogram_sum', 'holt_winters', 'hour', 'idelta', 'increase', 'info', 'irate', 'label_join', 'label_replace',
-  'last_over_time', 'ln', 'log10', 'log2', 'mad_over_time', 'max_over_time', 'min_over_time', 'minute', 'month', 'pi',
-  'predict_linear', 'present_over_time', 'quantile_over_time', 'rad', 'rate', 'resets', 'round', 'scalar', 'sgn', 'sin',
-  'sinh', 'sort', 'sort_by_label', 'sort_by_label_desc', 'sort_desc', 'sqrt', 'start', 'stddev_over_time',
-  'stdvar_over_time', 'sum_over_time', 'tan', 'tanh', 'time', 'timestamp', 'vector', 'year',
+  'abs',
+  'absent',
+  'absent_over_time',
+  'acos',
+  'acosh',
+  'asin',
+  'asinh',
+  'atan',
+  'atanh',
+  'avg_over_time',
+  'ceil',
+  'changes',
+  'clamp',
+  'clamp_max',
+  'clamp_min',
+  'cos',
+  'cosh',
+  'count_over_time',
+  'day_of_month',
+  'day_of_week',
+  'day_of_year',
+  'days_in_month',
+  'deg',
+  'delta',
+  'deriv',
+  'double_exponential_smoothing',
+  'end',
+  'exp',
+  'floor',
+  'histogram_avg',
+  'histogram_count',
+  'histogram_fraction',
+  'histogram_quantile',
+  'histogram_stddev',
+  'histogram_stdvar',
+  'histogram_sum',
+  'holt_winters',
+  'hour',
+  'idelta',
+  'increase',
+  'info',
+  'irate',
+  'label_join',
+  'label_replace',
+  'last_over_time',
+  'ln',
+  'log10',
+  'log2',
+  'mad_over_time',
+  'max_over_time',
+  'min_over_time',
+  'minute',
+  'month',
+  'pi',
+  'predict_linear',
+  'present_over_time',
+  'quantile_over_time',
+  'rad',
+  'rate',
+  'resets',
+  'round',
+  'scalar',
+  'sgn',
+  'sin',
+  'sinh',
+  'sort',
+  'sort_by_label',
+  'sort_by_label_desc',
+  'sort_desc',
+  'sqrt',
+  'start',
+  'stddev_over_time',
+  'stdvar_over_time',
+  'sum_over_time',
+  'tan',
+  'tanh',
+  'time',
+  'timestamp',
+  'vector',
+  'year',
 ]);
 /** Keywords followed by a parenthesized list of label names. */
 const GROUPING = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
@@ -62,14 +145,17 @@ interface Token {
   readonly text: string;
 }
 
-const TOKEN = new RegExp([
-  /(?<space>\s+|#[^\n]*)/.source,
-  /(?<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)/.source,
-  /(?<variable>\$(?:\{\w+\}|\w+))/.source, // Grafana's $job, ${DS_PROMETHEUS}, $__rate_interval
-  /(?<number>(?:\d|\.\d)[\w.]*)/.source, // numbers and durations (5m, 1h30m)
-  /(?<identifier>[a-zA-Z_:][\w:]*)/.source,
-  /(?<punctuation>=~|!~|!=|==|<=|>=|[-+*/%^=<>(){}[\],@])/.source,
-].join('|'), 'y');
+const TOKEN = new RegExp(
+  [
+    /(?<space>\s+|#[^\n]*)/.source,
+    /(?<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)/.source,
+    /(?<variable>\$(?:\{\w+\}|\w+))/.source, // Grafana's $job, ${DS_PROMETHEUS}, $__rate_interval
+    /(?<number>(?:\d|\.\d)[\w.]*)/.source, // numbers and durations (5m, 1h30m)
+    /(?<identifier>[a-zA-Z_:][\w:]*)/.source,
+    /(?<punctuation>=~|!~|!=|==|<=|>=|[-+*/%^=<>(){}[\],@])/.source,
+  ].join('|'),
+  'y',
+);
 
 function tokenize(expr: string): Token[] {
   const tokens: Token[] = [];
@@ -106,10 +192,14 @@ function querySelectors(expr: string): { selectors: Selector[]; groupingLabels: 
   const tokens = tokenize(expr);
   const selectors: Selector[] = [];
   const groupingLabels: string[] = [];
-  const fail = (why: string): never => { throw new Error(`${why} in: ${expr}`); };
+  const fail = (why: string): never => {
+    throw new Error(`${why} in: ${expr}`);
+  };
   let i = 0;
   const next = () => tokens[i++] ?? fail('unexpected end');
-  const expect = (text: string) => { if (next().text !== text) fail(`expected "${text}" at token ${i}`); };
+  const expect = (text: string) => {
+    if (next().text !== text) fail(`expected "${text}" at token ${i}`);
+  };
 
   const matchers = (): Matcher[] => {
     const found: Matcher[] = [];
@@ -121,7 +211,11 @@ function querySelectors(expr: string): { selectors: Selector[]; groupingLabels: 
       if (!['=', '!=', '=~', '!~'].includes(op)) fail(`expected a matcher operator, not "${op}"`);
       const value = next();
       if (value.kind !== 'string') fail(`expected a quoted label value, not "${value.text}"`);
-      found.push({ label: label.kind === 'string' ? unquote(label.text) : label.text, op: op as Matcher['op'], value: unquote(value.text) });
+      found.push({
+        label: label.kind === 'string' ? unquote(label.text) : label.text,
+        op: op as Matcher['op'],
+        value: unquote(value.text),
+      });
       if (tokens[i]?.text === ',') i++;
     }
     expect('}');
@@ -130,11 +224,14 @@ function querySelectors(expr: string): { selectors: Selector[]; groupingLabels: 
 
   while (i < tokens.length) {
     const token = tokens[i]!;
-    if (token.text === '[') { // a range or subquery: durations and Grafana variables only
+    if (token.text === '[') {
+      // a range or subquery: durations and Grafana variables only
       while (next().text !== ']');
-    } else if (token.text === '{') { // a selector without a name: {__name__="…"}
+    } else if (token.text === '{') {
+      // a selector without a name: {__name__="…"}
       const found = matchers();
-      const name = found.find((m) => m.label === '__name__' && m.op === '=') ?? fail('a selector without a metric name');
+      const name =
+        found.find((m) => m.label === '__name__' && m.op === '=') ?? fail('a selector without a metric name');
       selectors.push({ series: name.value, matchers: found.filter((m) => m !== name) });
     } else if (token.kind !== 'identifier') {
       i++;
@@ -185,18 +282,32 @@ interface Panel {
 
 const dashboard = JSON.parse(read(DASHBOARD_FILE));
 const panels: Panel[] = (dashboard.panels as Panel[]).flatMap((p) => [p, ...(p.panels ?? [])]);
-const variables: { name: string; type: string; query: unknown; datasource?: { uid: string } }[] = dashboard.templating.list;
+const variables: { name: string; type: string; query: unknown; datasource?: { uid: string } }[] =
+  dashboard.templating.list;
 const rules = parse(read(RULES_FILE));
 const ruleCr = parse(read(RULE_CR_FILE));
 
 const panelQueries: Query[] = panels.flatMap((panel) =>
-  (panel.targets ?? []).map((target) => ({ where: `${DASHBOARD_FILE} "${panel.title}" ${target.refId}`, expr: target.expr })));
-const variableQueries: Query[] = variables.filter((v) => v.type === 'query').map((v) => {
-  const labelValues = /^label_values\((.+),\s*(\w+)\)$/s.exec(String(v.query)) ?? [];
-  return { where: `${DASHBOARD_FILE} variable $${v.name}`, expr: labelValues[1] ?? String(v.query), listsLabel: labelValues[2] };
-});
-const ruleQueries: Query[] = (rules.groups as { name: string; rules: { alert?: string; record?: string; expr: string }[] }[])
-  .flatMap((group) => group.rules.map((rule) => ({ where: `${RULES_FILE} ${rule.alert ?? rule.record}`, expr: String(rule.expr) })));
+  (panel.targets ?? []).map((target) => ({
+    where: `${DASHBOARD_FILE} "${panel.title}" ${target.refId}`,
+    expr: target.expr,
+  })),
+);
+const variableQueries: Query[] = variables
+  .filter((v) => v.type === 'query')
+  .map((v) => {
+    const labelValues = /^label_values\((.+),\s*(\w+)\)$/s.exec(String(v.query)) ?? [];
+    return {
+      where: `${DASHBOARD_FILE} variable $${v.name}`,
+      expr: labelValues[1] ?? String(v.query),
+      listsLabel: labelValues[2],
+    };
+  });
+const ruleQueries: Query[] = (
+  rules.groups as { name: string; rules: { alert?: string; record?: string; expr: string }[] }[]
+).flatMap((group) =>
+  group.rules.map((rule) => ({ where: `${RULES_FILE} ${rule.alert ?? rule.record}`, expr: String(rule.expr) })),
+);
 const queries = [...panelQueries, ...variableQueries, ...ruleQueries];
 
 /** The metric a series belongs to: a histogram's NAME_bucket, NAME_sum and NAME_count are NAME's. */
@@ -209,11 +320,18 @@ function metricOf(series: string, exported: Exposition): string {
 
 describe('the PromQL reader', () => {
   it('finds the selected series, their matchers and the grouping labels, and nothing else', () => {
-    const expr = 'histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{method="Predict", job=~"$job"}[$__rate_interval])))'
-      + ' / on (instance) group_left () max_over_time(b[5m:1m] offset 1h) > bool 2 and {__name__="c", x!~\'y|z\'} unless d';
+    const expr =
+      'histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{method="Predict", job=~"$job"}[$__rate_interval])))' +
+      ' / on (instance) group_left () max_over_time(b[5m:1m] offset 1h) > bool 2 and {__name__="c", x!~\'y|z\'} unless d';
     expect(querySelectors(expr)).toEqual({
       selectors: [
-        { series: 'a_bucket', matchers: [{ label: 'method', op: '=', value: 'Predict' }, { label: 'job', op: '=~', value: '$job' }] },
+        {
+          series: 'a_bucket',
+          matchers: [
+            { label: 'method', op: '=', value: 'Predict' },
+            { label: 'job', op: '=~', value: '$job' },
+          ],
+        },
         { series: 'b', matchers: [] },
         { series: 'c', matchers: [{ label: 'x', op: '!~', value: 'y|z' }] },
         { series: 'd', matchers: [] },
@@ -231,25 +349,32 @@ describe('the PromQL reader', () => {
 
 describe(`Grafana dashboard (${DASHBOARD_FILE})`, () => {
   it('takes its data source from the DS_PROMETHEUS variable, on every panel and query', () => {
-    expect(variables.find((v) => v.name === 'DS_PROMETHEUS')).toMatchObject({ type: 'datasource', query: 'prometheus' });
+    expect(variables.find((v) => v.name === 'DS_PROMETHEUS')).toMatchObject({
+      type: 'datasource',
+      query: 'prometheus',
+    });
     const queried = panels.filter((p) => p.type !== 'row');
     expect(queried.length).toBeGreaterThan(0);
     for (const panel of queried) {
       expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: DATASOURCE });
       expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
-      for (const target of panel.targets!) expect(target.datasource, `${panel.title} ${target.refId}`).toEqual({ type: 'prometheus', uid: DATASOURCE });
+      for (const target of panel.targets!)
+        expect(target.datasource, `${panel.title} ${target.refId}`).toEqual({ type: 'prometheus', uid: DATASOURCE });
     }
-    for (const variable of variables.filter((v) => v.type === 'query')) expect(variable.datasource?.uid, variable.name).toBe(DATASOURCE);
+    for (const variable of variables.filter((v) => v.type === 'query'))
+      expect(variable.datasource?.uid, variable.name).toBe(DATASOURCE);
   });
 
   it('has job and instance variables, and every panel query keeps to them', () => {
     expect(variableQueries.map((q) => q.listsLabel)).toEqual(['job', 'instance']);
     for (const { where, expr } of panelQueries) {
       for (const { series, matchers } of querySelectors(expr).selectors) {
-        expect(matchers, `${where}: ${series}`).toEqual(expect.arrayContaining([
-          { label: 'job', op: '=~', value: '$job' },
-          { label: 'instance', op: '=~', value: '$instance' },
-        ]));
+        expect(matchers, `${where}: ${series}`).toEqual(
+          expect.arrayContaining([
+            { label: 'job', op: '=~', value: '$job' },
+            { label: 'instance', op: '=~', value: '$instance' },
+          ]),
+        );
       }
     }
   });
@@ -282,12 +407,16 @@ describe(`Prometheus alert rules (${RULES_FILE})`, () => {
   });
 
   it(`are the same groups in the Prometheus Operator's PrometheusRule (${RULE_CR_FILE})`, () => {
-    expect(ruleCr).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'xception' } });
+    expect(ruleCr).toMatchObject({
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'PrometheusRule',
+      metadata: { name: 'xception' },
+    });
     expect(ruleCr.spec, `${RULE_CR_FILE} spec differs from ${RULES_FILE}: edit both`).toEqual(rules);
   });
 });
 
-describe('dashboard and alert queries against a real server\'s /metrics', () => {
+describe("dashboard and alert queries against a real server's /metrics", () => {
   let server: TestServer;
   let client: ModelServiceClient;
   let exported: Exposition;
@@ -297,7 +426,9 @@ describe('dashboard and alert queries against a real server\'s /metrics', () => 
     client = modelClient(server.address);
     const pixels = rgbPixels(299, 299);
     const frame = (id: string): PredictRequest => ({
-      id, topK: 1, input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: pixels } },
+      id,
+      topK: 1,
+      input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: pixels } },
     });
     await unary(client.predict.bind(client), frame('one'));
     // Frames written far faster than inference under the "latest" policy: most are dropped, so every outcome the
@@ -350,9 +481,17 @@ describe('dashboard and alert queries against a real server\'s /metrics', () => 
     const defaults = new Registry();
     collectDefaultMetrics({ register: defaults, prefix: 'xception_' });
     const defaultNames = new Set(defaults.getMetricsAsArray().map((m) => m.name));
-    const own = server.metrics.registry.getMetricsAsArray().map((m) => m.name).filter((name) => !defaultNames.has(name));
+    const own = server.metrics.registry
+      .getMetricsAsArray()
+      .map((m) => m.name)
+      .filter((name) => !defaultNames.has(name));
     expect(own.length).toBeGreaterThan(0);
-    const shown = new Set(panelQueries.flatMap(({ expr }) => querySelectors(expr).selectors.map((s) => metricOf(s.series, exported))));
-    expect(own.filter((name) => !shown.has(name)), 'metrics with no panel').toEqual([]);
+    const shown = new Set(
+      panelQueries.flatMap(({ expr }) => querySelectors(expr).selectors.map((s) => metricOf(s.series, exported))),
+    );
+    expect(
+      own.filter((name) => !shown.has(name)),
+      'metrics with no panel',
+    ).toEqual([]);
   });
 });

@@ -31,8 +31,14 @@ beforeAll(async () => {
     headless: true,
     viewport: { width: 1100, height: 900 },
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
     ],
   });
 });
@@ -58,26 +64,37 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
 
 /** A DataTransfer in the page holding one PNG file, as a drop or a paste carries it. */
 async function transferOf(page: Page, name: string, bytes: Buffer): Promise<JSHandle<DataTransfer>> {
-  return page.evaluateHandle(({ name, base64 }) => {
-    const transfer = new DataTransfer();
-    const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    transfer.items.add(new File([data], name, { type: 'image/png' }));
-    return transfer;
-  }, { name, base64: bytes.toString('base64') });
+  return page.evaluateHandle(
+    ({ name, base64 }) => {
+      const transfer = new DataTransfer();
+      const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([data], name, { type: 'image/png' }));
+      return transfer;
+    },
+    { name, base64: bytes.toString('base64') },
+  );
 }
 
 const fiveBars = (page: Page) => page.waitForFunction(() => document.querySelectorAll('.bar-row').length === 5);
 
 /** Images on show that the browser could not draw: broken-image icons. */
-const brokenImages = (page: Page) => page.$$eval('img', (images) =>
-  images.filter((img) => img.getClientRects().length > 0 && img.getAttribute('src') && !(img.complete && img.naturalWidth > 0)).length);
+const brokenImages = (page: Page) =>
+  page.$$eval(
+    'img',
+    (images) =>
+      images.filter(
+        (img) => img.getClientRects().length > 0 && img.getAttribute('src') && !(img.complete && img.naturalWidth > 0),
+      ).length,
+  );
 
 async function bars(page: Page): Promise<{ label: string; value: string; width: number }[]> {
-  return page.$$eval('.bar-row', (rows) => rows.map((row) => ({
-    label: row.querySelector('.bar-label')!.textContent ?? '',
-    value: row.querySelector('.bar-value')!.textContent ?? '',
-    width: (row.querySelector('.bar') as HTMLElement).getBoundingClientRect().width,
-  })));
+  return page.$$eval('.bar-row', (rows) =>
+    rows.map((row) => ({
+      label: row.querySelector('.bar-label')!.textContent ?? '',
+      value: row.querySelector('.bar-value')!.textContent ?? '',
+      width: (row.querySelector('.bar') as HTMLElement).getBoundingClientRect().width,
+    })),
+  );
 }
 
 describe('the web page', () => {
@@ -101,7 +118,11 @@ describe('the web page', () => {
   it('classifies an uploaded PNG and draws five bars, largest first', async () => {
     const { page, problems } = await openPage();
     try {
-      await page.setInputFiles('#file-input', { name: 'generated.png', mimeType: 'image/png', buffer: await png(320, 240, 3) });
+      await page.setInputFiles('#file-input', {
+        name: 'generated.png',
+        mimeType: 'image/png',
+        buffer: await png(320, 240, 3),
+      });
       await page.waitForFunction(() => document.querySelectorAll('.bar-row').length === 5);
       const shown = await bars(page);
       expect(shown).toHaveLength(5);
@@ -138,7 +159,7 @@ describe('the web page', () => {
     }
   });
 
-  it('shows the server\'s refusal of a GIF instead of bars, with no image left on show', async () => {
+  it("shows the server's refusal of a GIF instead of bars, with no image left on show", async () => {
     const { page } = await openPage();
     try {
       const gif = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
@@ -152,7 +173,11 @@ describe('the web page', () => {
       await page.screenshot({ path: join(tmpdir(), 'xception-page-refused.png'), fullPage: true });
 
       // Bytes no browser can draw: no broken-image icon while the server answers, nor after.
-      await page.setInputFiles('#file-input', { name: 'broken.png', mimeType: 'image/png', buffer: (await png(80, 60)).subarray(0, 60) });
+      await page.setInputFiles('#file-input', {
+        name: 'broken.png',
+        mimeType: 'image/png',
+        buffer: (await png(80, 60)).subarray(0, 60),
+      });
       await page.waitForSelector('#status:not([hidden])');
       expect(await page.textContent('#status')).toMatch(/^Could not classify broken\.png: /);
       expect(await brokenImages(page)).toBe(0);
@@ -167,9 +192,17 @@ describe('the web page', () => {
       await page.click('.sample >> nth=0');
       await fiveBars(page);
       expect(await page.$$eval('.sample[aria-pressed="true"].chosen', (s) => s.length)).toBe(1);
-      await page.setInputFiles('#file-input', { name: 'mine.png', mimeType: 'image/png', buffer: await png(200, 150, 4) });
-      await page.waitForFunction(() => document.querySelector('#preview-caption')?.textContent === 'mine.png'
-        && document.querySelectorAll('.bar-row').length === 5 && !document.querySelector('#result[aria-busy]'));
+      await page.setInputFiles('#file-input', {
+        name: 'mine.png',
+        mimeType: 'image/png',
+        buffer: await png(200, 150, 4),
+      });
+      await page.waitForFunction(
+        () =>
+          document.querySelector('#preview-caption')?.textContent === 'mine.png' &&
+          document.querySelectorAll('.bar-row').length === 5 &&
+          !document.querySelector('#result[aria-busy]'),
+      );
       expect(await page.$$eval('.sample.chosen, .sample[aria-pressed="true"]', (s) => s.length)).toBe(0);
       expect(await page.$eval('#file-input', (input) => (input as HTMLInputElement).value)).toBe('');
       // Picking a sample afterwards shows its name alone: nothing on the page still says mine.png.
@@ -185,9 +218,12 @@ describe('the web page', () => {
   it('shows sample names whole, and the footer apart from the cards', async () => {
     const { page } = await openPage();
     try {
-      const captions = await page.$$eval('.sample span', (spans) => spans.map((span) => ({
-        text: span.textContent, fits: span.scrollWidth <= span.clientWidth,
-      })));
+      const captions = await page.$$eval('.sample span', (spans) =>
+        spans.map((span) => ({
+          text: span.textContent,
+          fits: span.scrollWidth <= span.clientWidth,
+        })),
+      );
       const names = (await server.ready).metadata().sampleFiles.map((name) => name.replace(/\.[^.]+$/, ''));
       expect(captions).toEqual(names.map((text) => ({ text, fits: true })));
       const gap = await page.evaluate(() => {
@@ -244,7 +280,11 @@ describe('the web page', () => {
   it('works from the keyboard: Tab to the button, Enter opens the file chooser; Enter on a sample classifies it', async () => {
     const { page, problems } = await openPage();
     try {
-      for (let presses = 0; presses < 20 && await page.evaluate(() => document.activeElement?.id) !== 'choose-file'; presses++) {
+      for (
+        let presses = 0;
+        presses < 20 && (await page.evaluate(() => document.activeElement?.id)) !== 'choose-file';
+        presses++
+      ) {
         await page.keyboard.press('Tab');
       }
       expect(await page.evaluate(() => document.activeElement?.id)).toBe('choose-file');
@@ -266,7 +306,7 @@ describe('the web page', () => {
     }
   });
 
-  it('gives each prediction its latency: the round trip and the server\'s share', async () => {
+  it("gives each prediction its latency: the round trip and the server's share", async () => {
     const { page } = await openPage();
     try {
       await page.click('.sample >> nth=2');
@@ -293,8 +333,16 @@ describe('the web page when the API needs a token', () => {
       await page.click('#token-form button');
       await page.waitForSelector('body[data-ready="true"]');
       // Sample thumbnails come through fetch with the token, so they load too.
-      await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.sample img')].every((img) => img.complete && img.naturalWidth > 0));
-      await page.setInputFiles('#file-input', { name: 'generated.png', mimeType: 'image/png', buffer: await png(200, 200, 9) });
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll<HTMLImageElement>('.sample img')].every(
+          (img) => img.complete && img.naturalWidth > 0,
+        ),
+      );
+      await page.setInputFiles('#file-input', {
+        name: 'generated.png',
+        mimeType: 'image/png',
+        buffer: await png(200, 200, 9),
+      });
       await page.waitForFunction(() => document.querySelectorAll('.bar-row').length === 5);
     } finally {
       await page.close();

@@ -20,21 +20,39 @@ let client: ModelClient;
 
 beforeAll(async () => {
   // Three replicas on two cores: one inference thread each.
-  const replica = (i: number, replicaPort: number) => startServerProcess(
-    ['--host', HOSTS[i]!, '--port', String(replicaPort), '--instance-id', INSTANCES[i]!, '--threads', '1', '--grace-period', '30']);
+  const replica = (i: number, replicaPort: number) =>
+    startServerProcess([
+      '--host',
+      HOSTS[i]!,
+      '--port',
+      String(replicaPort),
+      '--instance-id',
+      INSTANCES[i]!,
+      '--threads',
+      '1',
+      '--grace-period',
+      '30',
+    ]);
   const first = await replica(0, 0);
   port = first.port;
   replicas = [first, ...(await Promise.all([replica(1, port), replica(2, port)]))];
-  client = createModelClient(HOSTS.map((host) => `${host}:${port}`), {
-    deadlineMs: 30_000,
-    retry: { maxAttempts: 5, initialBackoffMs: 50, maxBackoffMs: 500 },
-  });
+  client = createModelClient(
+    HOSTS.map((host) => `${host}:${port}`),
+    {
+      deadlineMs: 30_000,
+      retry: { maxAttempts: 5, initialBackoffMs: 50, maxBackoffMs: 500 },
+    },
+  );
   // Every replica connected before counting, so the round robin has all three from the first call.
   const seen = new Set<string>();
-  await waitFor(async () => {
-    seen.add((await client.getMetadata()).runtime?.instance ?? '');
-    return INSTANCES.every((instance) => seen.has(instance));
-  }, 20_000, 'the client to reach all three replicas');
+  await waitFor(
+    async () => {
+      seen.add((await client.getMetadata()).runtime?.instance ?? '');
+      return INSTANCES.every((instance) => seen.has(instance));
+    },
+    20_000,
+    'the client to reach all three replicas',
+  );
 });
 
 afterAll(async () => {
@@ -50,22 +68,28 @@ interface Outcome {
 }
 
 /** `count` predicts, `concurrency` at a time; `onCompleted(n)` after each one finishes. */
-async function run(count: number, concurrency: number, onCompleted: (done: number) => void = () => {}): Promise<Outcome[]> {
+async function run(
+  count: number,
+  concurrency: number,
+  onCompleted: (done: number) => void = () => {},
+): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   let started = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (started < count) {
-      started++;
-      const startedAt = Date.now();
-      try {
-        const { instance } = await client.predict(image, { topK: 1 });
-        outcomes.push({ startedAt, instance });
-      } catch (error) {
-        outcomes.push({ startedAt, error });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < count) {
+        started++;
+        const startedAt = Date.now();
+        try {
+          const { instance } = await client.predict(image, { topK: 1 });
+          outcomes.push({ startedAt, instance });
+        } catch (error) {
+          outcomes.push({ startedAt, error });
+        }
+        onCompleted(outcomes.length);
       }
-      onCompleted(outcomes.length);
-    }
-  }));
+    }),
+  );
   return outcomes;
 }
 

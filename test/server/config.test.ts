@@ -6,8 +6,16 @@ describe('server configuration', () => {
   it('uses the defaults with no flags and no environment', () => {
     const config = parseServerConfig([], {});
     expect(config).toMatchObject({
-      host: '0.0.0.0', port: 50051, engine: 'onnx', threads: availableParallelism(), requirePretrained: false, seed: 0,
-      maxQueue: 64, maxConcurrency: 1, maxMessageBytes: 16 * 1024 * 1024, gracePeriodSeconds: 10,
+      host: '0.0.0.0',
+      port: 50051,
+      engine: 'onnx',
+      threads: availableParallelism(),
+      requirePretrained: false,
+      seed: 0,
+      maxQueue: 64,
+      maxConcurrency: 1,
+      maxMessageBytes: 16 * 1024 * 1024,
+      gracePeriodSeconds: 10,
     });
     expect(config.metricsPort).toBeUndefined();
     expect(config.weights).toBeUndefined();
@@ -22,7 +30,9 @@ describe('server configuration', () => {
   it('reads boolean variables, with false/0 meaning off, and a flag wins over them', () => {
     expect(parseServerConfig([], { XCEPTION_REQUIRE_PRETRAINED: '1' }).requirePretrained).toBe(true);
     expect(parseServerConfig([], { XCEPTION_REQUIRE_PRETRAINED: 'false' }).requirePretrained).toBe(false);
-    expect(parseServerConfig(['--require-pretrained'], { XCEPTION_REQUIRE_PRETRAINED: '0' }).requirePretrained).toBe(true);
+    expect(parseServerConfig(['--require-pretrained'], { XCEPTION_REQUIRE_PRETRAINED: '0' }).requirePretrained).toBe(
+      true,
+    );
   });
 
   it('refuses bad values with a message naming the option', () => {

@@ -17,29 +17,41 @@ describe('contrib_src', () => {
     expect(labels['999']).toBe('toilet tissue, toilet paper, bathroom tissue');
   });
 
-  it('config.json follows ModelHub\'s schema with this model\'s facts', () => {
+  it("config.json follows ModelHub's schema with this model's facts", () => {
     const config = read('model/config.json');
     expect(config.id).toBe('dbf35840-9c8d-408f-8a36-b9fe2f8e5546');
     expect(config.meta).toMatchObject({
-      name: 'xception', application_area: 'ImageNet', task: 'Classification', task_extended: 'ImageNet classification',
-      data_type: 'Image/Photo', data_source: 'http://www.image-net.org/challenges/LSVRC/2012/',
+      name: 'xception',
+      application_area: 'ImageNet',
+      task: 'Classification',
+      task_extended: 'ImageNet classification',
+      data_type: 'Image/Photo',
+      data_source: 'http://www.image-net.org/challenges/LSVRC/2012/',
     });
     expect(config.publication).toMatchObject({
-      title: 'Xception: Deep Learning with Depthwise Separable Convolutions', authors: 'Francois Chollet', year: 2016,
+      title: 'Xception: Deep Learning with Depthwise Separable Convolutions',
+      authors: 'Francois Chollet',
+      year: 2016,
       url: 'https://arxiv.org/abs/1610.02357',
     });
     expect(config.publication.abstract).toMatch(/^We present an interpretation of Inception modules/);
     expect(config.publication.bibtex).toContain('1610.02357');
     expect(config.model).toMatchObject({
       provenance: 'https://github.com/fchollet/deep-learning-models/blob/master/xception.py',
-      architecture: 'Convolutional Neural Network (CNN)', learning_type: 'Supervised learning', format: '.h5',
+      architecture: 'Convolutional Neural Network (CNN)',
+      learning_type: 'Supervised learning',
+      format: '.h5',
     });
     expect(config.model.io.input).toEqual({
       format: ['image/png', 'image/jpg', 'image/jpeg'],
       dim_limits: [{ min: 1, max: 4 }, { min: 32 }, { min: 32 }],
     });
     expect(config.model.io.output).toEqual([
-      { name: 'probabilities', type: 'label_list', description: 'Probabilities of the 1000 classes in the ImageNet dataset.' },
+      {
+        name: 'probabilities',
+        type: 'label_list',
+        description: 'Probabilities of the 1000 classes in the ImageNet dataset.',
+      },
     ]);
     expect(config.modelhub).toEqual({ top: 5, sort: true });
   });

@@ -31,8 +31,11 @@ describe('--engine tfjs', () => {
   });
 
   it('classifies an image', async () => {
-    const response = await unary<object, PredictResponse>(client.predict.bind(client),
-      { id: 'tfjs', topK: 3, input: { $case: 'image', value: await png(120, 90) } });
+    const response = await unary<object, PredictResponse>(client.predict.bind(client), {
+      id: 'tfjs',
+      topK: 3,
+      input: { $case: 'image', value: await png(120, 90) },
+    });
     expect(response.id).toBe('tfjs');
     expect(response.outputs[0]!.prediction).toHaveLength(3);
     expect(response.outputs[0]!.prediction[0]!.probability).toBeGreaterThan(0);

@@ -48,8 +48,14 @@ describe('tensor slabs', () => {
 
   it('go back to the pool when an admitted request fails to prepare', async () => {
     const warm = await slabs('allocated');
-    const refusals = await Promise.all([0, 1, 2].map(() =>
-      client.predict(new Uint8Array([1, 2, 3, 4])).then(() => 'answered', (e: { codeName?: string }) => e.codeName)));
+    const refusals = await Promise.all(
+      [0, 1, 2].map(() =>
+        client.predict(new Uint8Array([1, 2, 3, 4])).then(
+          () => 'answered',
+          (e: { codeName?: string }) => e.codeName,
+        ),
+      ),
+    );
     expect(refusals).toEqual(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
     await Promise.all([1, 2].map((seed) => jpeg(320, 213, seed).then((image) => client.predict(image))));
     expect(await slabs('allocated')).toBe(warm);

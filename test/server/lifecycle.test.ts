@@ -4,7 +4,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { ModelServiceClient, PixelFormat, type PredictRequest, type PredictResponse } from '../../src/gen/modelhub/v1/model_service.js';
+import {
+  ModelServiceClient,
+  PixelFormat,
+  type PredictRequest,
+  type PredictResponse,
+} from '../../src/gen/modelhub/v1/model_service.js';
 import { DRAIN_ERROR_MESSAGE } from '../../src/server/core/frame-stream.js';
 import { rgbPixels } from '../support/images.js';
 import { admittedRequests, scrape } from '../support/metrics.js';
@@ -26,7 +31,12 @@ const GRACE_ENDED = 'server shut down: its grace period ended before this reques
 
 /** The smallest image the server takes: quick to send, and the engine's work is the same (it resizes to 299×299). */
 const request = (id: string): PredictRequest => ({
-  id, topK: 1, input: { $case: 'raw', value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) } },
+  id,
+  topK: 1,
+  input: {
+    $case: 'raw',
+    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
+  },
 });
 
 type Outcome = { id: string; ok: PredictResponse } | { id: string; error: ServiceError };
@@ -56,15 +66,19 @@ function openStream(c: ModelServiceClient) {
 async function loadedServer(flags: string[]) {
   proc = await startServerProcess(['--metrics-port', '0', '--max-concurrency', '1', ...flags]);
   const metricsUrl = `http://127.0.0.1:${proc.logs.find((l) => l.msg?.startsWith('metrics on'))!.port}/metrics`;
-  const c = client = new ModelServiceClient(proc.address, credentials.createInsecure());
+  const c = (client = new ModelServiceClient(proc.address, credentials.createInsecure()));
   const unary = Array.from({ length: UNARY_CALLS }, (_, i) => predict(c, `call-${i}`));
   await waitFor(async () => (await admittedRequests(metricsUrl)).total === UNARY_CALLS, 30_000, 'the calls admitted');
   const stream = openStream(c);
   for (let i = 0; i < STREAM_FRAMES; i++) stream.send(`frame-${i}`);
-  const admitted = await waitFor(async () => {
-    const now = await admittedRequests(metricsUrl);
-    return now.total === UNARY_CALLS + STREAM_FRAMES ? now : undefined;
-  }, 30_000, 'the frames admitted');
+  const admitted = await waitFor(
+    async () => {
+      const now = await admittedRequests(metricsUrl);
+      return now.total === UNARY_CALLS + STREAM_FRAMES ? now : undefined;
+    },
+    30_000,
+    'the frames admitted',
+  );
   return { proc, client: c, metricsUrl, unary, stream, admitted };
 }
 
@@ -73,7 +87,12 @@ const callLines = (p: ServerProcess, method: string) => p.logs.filter((l) => l.m
 describe('server process', () => {
   describe.each(['SIGTERM', 'SIGINT'] as const)('on %s', (signal) => {
     it('answers every admitted call and frame, ends the stream UNAVAILABLE after its last answer, refuses new work UNAVAILABLE, and exits 0', async () => {
-      const { proc, client, unary, stream, admitted } = await loadedServer(['--max-queue', '64', '--grace-period', '30']);
+      const { proc, client, unary, stream, admitted } = await loadedServer([
+        '--max-queue',
+        '64',
+        '--grace-period',
+        '30',
+      ]);
       // Work was still queued just before the drain (nine inferences take far longer than their admission did).
       expect(admitted.queued).toBeGreaterThan(0);
       proc.child.kill(signal);
@@ -88,34 +107,53 @@ describe('server process', () => {
       expect(lateStream.answers).toEqual([]);
 
       const results = await Promise.all(unary);
-      expect(results.map((r) => ('ok' in r ? r.ok.id : `${r.id}: ${r.error.code} ${r.error.details}`)))
-        .toEqual(Array.from({ length: UNARY_CALLS }, (_, i) => `call-${i}`));
+      expect(results.map((r) => ('ok' in r ? r.ok.id : `${r.id}: ${r.error.code} ${r.error.details}`))).toEqual(
+        Array.from({ length: UNARY_CALLS }, (_, i) => `call-${i}`),
+      );
       expect(await proc.exited).toBe(0);
       expect(proc.logs.find((l) => l.msg === 'shut down')).toMatchObject({ finished: true });
       const predictLines = callLines(proc, 'Predict').filter((l) => l.requestId !== 'late');
-      expect(predictLines.map((l) => [l.requestId, l.code]).sort())
-        .toEqual(Array.from({ length: UNARY_CALLS }, (_, i) => [`call-${i}`, 'OK']));
-      expect(predictLines[0]).toMatchObject({ latencyMs: expect.any(Number), prepareMs: expect.any(Number),
-        queueMs: expect.any(Number), inferenceMs: expect.any(Number) });
+      expect(predictLines.map((l) => [l.requestId, l.code]).sort()).toEqual(
+        Array.from({ length: UNARY_CALLS }, (_, i) => [`call-${i}`, 'OK']),
+      );
+      expect(predictLines[0]).toMatchObject({
+        latencyMs: expect.any(Number),
+        prepareMs: expect.any(Number),
+        queueMs: expect.any(Number),
+        inferenceMs: expect.any(Number),
+      });
 
       // The stream, its client sending nothing more: every frame it sent answered, then UNAVAILABLE.
       const { status: streamStatus, answersBefore } = await stream.ended;
-      expect(stream.answers.map((a) => [a.id, a.error])).toEqual(Array.from({ length: STREAM_FRAMES }, (_, i) => [`frame-${i}`, undefined]));
+      expect(stream.answers.map((a) => [a.id, a.error])).toEqual(
+        Array.from({ length: STREAM_FRAMES }, (_, i) => [`frame-${i}`, undefined]),
+      );
       expect(streamStatus).toMatchObject({ code: status.UNAVAILABLE, details: DRAIN_ERROR_MESSAGE });
       expect(answersBefore).toBe(STREAM_FRAMES);
-      expect(callLines(proc, 'PredictStream').find((l) => l.frames === STREAM_FRAMES))
-        .toMatchObject({ code: 'UNAVAILABLE', error: DRAIN_ERROR_MESSAGE });
+      expect(callLines(proc, 'PredictStream').find((l) => l.frames === STREAM_FRAMES)).toMatchObject({
+        code: 'UNAVAILABLE',
+        error: DRAIN_ERROR_MESSAGE,
+      });
     }, 120_000);
   });
 
   it('when --grace-period runs out, answers the work still queued or running UNAVAILABLE, then exits 1', async () => {
-    const { proc, metricsUrl, unary, stream, admitted } = await loadedServer(['--max-queue', '64', '--grace-period', '0']);
+    const { proc, metricsUrl, unary, stream, admitted } = await loadedServer([
+      '--max-queue',
+      '64',
+      '--grace-period',
+      '0',
+    ]);
     // Signal just after a run starts, so it is still running when the grace period (0 s) ends: the requests finished
     // by then are exactly the runs started before it, and all the rest are abandoned, the running one included.
-    const atSignal = await waitFor(async () => {
-      const value = await scrape(metricsUrl);
-      return value('xception_batch_size_count') > admitted.runs ? value : undefined;
-    }, 30_000, 'a run starting');
+    const atSignal = await waitFor(
+      async () => {
+        const value = await scrape(metricsUrl);
+        return value('xception_batch_size_count') > admitted.runs ? value : undefined;
+      },
+      30_000,
+      'a run starting',
+    );
     proc.child.kill('SIGTERM');
     const finished = atSignal('xception_batch_size_count') - atSignal('xception_inflight_runs');
     expect(atSignal('xception_inflight_runs')).toBe(1);
@@ -133,8 +171,11 @@ describe('server process', () => {
     expect(await proc.exited).toBe(1);
     expect(proc.logs.find((l) => l.msg === 'shut down')).toMatchObject({ finished: false });
     // The log says what each caller got.
-    expect(callLines(proc, 'Predict').map((l) => [l.requestId, l.code]).sort())
-      .toEqual(calls.map(([id, code]) => [id, code === 'OK' ? 'OK' : 'UNAVAILABLE']));
+    expect(
+      callLines(proc, 'Predict')
+        .map((l) => [l.requestId, l.code])
+        .sort(),
+    ).toEqual(calls.map(([id, code]) => [id, code === 'OK' ? 'OK' : 'UNAVAILABLE']));
 
     expect(frames).toEqual(Array.from({ length: STREAM_FRAMES }, (_, i) => expected(`frame-${i}`)));
     expect(streamStatus).toMatchObject({ code: status.UNAVAILABLE, details: DRAIN_ERROR_MESSAGE });
@@ -143,7 +184,7 @@ describe('server process', () => {
   it('exposes Prometheus metrics on --metrics-port', async () => {
     proc = await startServerProcess(['--metrics-port', '0']);
     const metricsPort = proc.logs.find((l) => l.msg?.startsWith('metrics on'))!.port;
-    const c = client = new ModelServiceClient(proc.address, credentials.createInsecure());
+    const c = (client = new ModelServiceClient(proc.address, credentials.createInsecure()));
     const answer = await predict(c, 'm');
     expect('ok' in answer).toBe(true);
     const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -10,7 +10,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { once } from 'node:events';
-import { ModelServiceClient, PixelFormat, type PredictRequest, type PredictResponse } from '../../src/gen/modelhub/v1/model_service.js';
+import {
+  ModelServiceClient,
+  PixelFormat,
+  type PredictRequest,
+  type PredictResponse,
+} from '../../src/gen/modelhub/v1/model_service.js';
 import { LATEST_BACKLOG } from '../../src/server/core/frame-stream.js';
 import { rgbPixels } from '../support/images.js';
 import { scrape, watchMax } from '../support/metrics.js';
@@ -27,7 +32,14 @@ let client: ModelServiceClient;
 
 beforeAll(async () => {
   // One engine thread leaves the other core to reading frames: "latest" reads hundreds of them while the engine runs.
-  proc = await startServerProcess(['--threads', '1', '--stream-max-in-flight', String(SERVER_MAX_IN_FLIGHT), '--metrics-port', '0']);
+  proc = await startServerProcess([
+    '--threads',
+    '1',
+    '--stream-max-in-flight',
+    String(SERVER_MAX_IN_FLIGHT),
+    '--metrics-port',
+    '0',
+  ]);
   const metricsPort = proc.logs.find((entry) => String(entry.msg).startsWith('metrics on'))!.port as number;
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   client = new ModelServiceClient(proc.address, credentials.createInsecure());
@@ -39,7 +51,11 @@ afterAll(async () => {
   await proc?.exited;
 });
 
-interface Pixels { readonly width: number; readonly height: number; readonly data: Buffer }
+interface Pixels {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Buffer;
+}
 const pixels = (width: number, height: number): Pixels => ({ width, height, data: rgbPixels(width, height) });
 const VGA = pixels(640, 480); // 900 KiB
 const QVGA = pixels(320, 240);
@@ -47,7 +63,14 @@ const TINY = pixels(32, 32);
 
 /** A raw RGB frame; `valid: false` sends one byte too few (INVALID_ARGUMENT, no engine run). */
 function frame(id: string, { width, height, data }: Pixels, valid = true): PredictRequest {
-  return { id, topK: 1, input: { $case: 'raw', value: { width, height, format: PixelFormat.PIXEL_FORMAT_RGB8, data: valid ? data : data.subarray(1) } } };
+  return {
+    id,
+    topK: 1,
+    input: {
+      $case: 'raw',
+      value: { width, height, format: PixelFormat.PIXEL_FORMAT_RGB8, data: valid ? data : data.subarray(1) },
+    },
+  };
 }
 
 const shortId = (response: PredictResponse) => response.id.split(':')[0];
@@ -62,7 +85,10 @@ async function streamCounts() {
     /** Frames being prepared, queued or run. */
     working: value('xception_stream_frames_working'),
     /** Frames answered so far, every outcome. */
-    answered: ['ok', 'error', 'dropped'].reduce((sum, outcome) => sum + value('xception_stream_frames_total', { outcome }), 0),
+    answered: ['ok', 'error', 'dropped'].reduce(
+      (sum, outcome) => sum + value('xception_stream_frames_total', { outcome }),
+      0,
+    ),
   };
 }
 const framesInFlight = async () => (await streamCounts()).inFlight;
@@ -79,8 +105,12 @@ function unreadStream(frames: PredictRequest[], headers: Record<string, string> 
   const received: PredictResponse[] = [];
   let error: ServiceError | undefined;
   let ended = false;
-  call.on('error', (e: ServiceError) => { error = e; });
-  call.on('end', () => { ended = true; });
+  call.on('error', (e: ServiceError) => {
+    error = e;
+  });
+  call.on('end', () => {
+    ended = true;
+  });
   call.on('data', (response: PredictResponse) => received.push(response));
   call.pause();
   const stop = new AbortController();
@@ -95,8 +125,12 @@ function unreadStream(frames: PredictRequest[], headers: Record<string, string> 
     received,
     /** Resolves once every frame is written (or the stream was cancelled). */
     written,
-    get error() { return error; },
-    get ended() { return ended; },
+    get error() {
+      return error;
+    },
+    get ended() {
+      return ended;
+    },
     /** Cancels the call, and waits for the server to count it closed and its frames gone. */
     async cancel() {
       stop.abort();
@@ -109,10 +143,14 @@ function unreadStream(frames: PredictRequest[], headers: Record<string, string> 
 }
 
 async function streamGone(): Promise<void> {
-  await waitFor(async () => {
-    const { streams, inFlight, working } = await streamCounts();
-    return streams === 0 && inFlight === 0 && working === 0;
-  }, 10_000, 'the stream and its frames to be gone');
+  await waitFor(
+    async () => {
+      const { streams, inFlight, working } = await streamCounts();
+      return streams === 0 && inFlight === 0 && working === 0;
+    },
+    10_000,
+    'the stream and its frames to be gone',
+  );
 }
 
 /**
@@ -121,12 +159,17 @@ async function streamGone(): Promise<void> {
  */
 async function stuckAt(limit: number, inFlight: { readonly max: number }, sent: number): Promise<void> {
   const answeredBefore = (await streamCounts()).answered;
-  await waitFor(async () => {
-    if (inFlight.max > limit) throw new Error(`${inFlight.max} frames in flight, over the limit of ${limit}`);
-    const now = await streamCounts();
-    if (now.answered - answeredBefore >= sent) throw new Error(`the server read all ${sent} frames without waiting for the client`);
-    return now.inFlight === limit && now.working === 0;
-  }, 60_000, `${limit} frames in flight, none at work`);
+  await waitFor(
+    async () => {
+      if (inFlight.max > limit) throw new Error(`${inFlight.max} frames in flight, over the limit of ${limit}`);
+      const now = await streamCounts();
+      if (now.answered - answeredBefore >= sent)
+        throw new Error(`the server read all ${sent} frames without waiting for the client`);
+      return now.inFlight === limit && now.working === 0;
+    },
+    60_000,
+    `${limit} frames in flight, none at work`,
+  );
 }
 
 describe('PredictStream backpressure', () => {
@@ -149,7 +192,10 @@ describe('PredictStream backpressure', () => {
       expect(stream.error).toBeUndefined();
       expect(stream.received.map(shortId)).toEqual(Array.from({ length: count }, (_, i) => `bp-${i}`));
       for (const response of stream.received.slice(0, -1)) {
-        expect(response.error).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/230399 bytes/) });
+        expect(response.error).toMatchObject({
+          code: status.INVALID_ARGUMENT,
+          message: expect.stringMatching(/230399 bytes/),
+        });
       }
       expect(stream.received.at(-1)!.outputs[0]!.prediction).toHaveLength(1);
       expect(await inFlight.stop()).toBe(SERVER_MAX_IN_FLIGHT);
@@ -163,18 +209,22 @@ describe('PredictStream backpressure', () => {
   it.each([
     ['2', 2],
     ['100', SERVER_MAX_IN_FLIGHT], // a call may lower the server's limit, never raise it
-  ])('takes "x-max-in-flight: %s" as a limit of %i frames for that call', async (header, limit) => {
-    const frames = Array.from({ length: 120 }, (_, i) => frame(`h-${i}${LONG_ID}`, TINY, false));
-    const inFlight = watchMax(framesInFlight);
-    const stream = unreadStream(frames, { 'x-max-in-flight': header });
-    try {
-      await stuckAt(limit, inFlight, frames.length);
-      expect(await inFlight.stop()).toBe(limit);
-    } finally {
-      await inFlight.stop();
-      await stream.cancel();
-    }
-  }, 120_000);
+  ])(
+    'takes "x-max-in-flight: %s" as a limit of %i frames for that call',
+    async (header, limit) => {
+      const frames = Array.from({ length: 120 }, (_, i) => frame(`h-${i}${LONG_ID}`, TINY, false));
+      const inFlight = watchMax(framesInFlight);
+      const stream = unreadStream(frames, { 'x-max-in-flight': header });
+      try {
+        await stuckAt(limit, inFlight, frames.length);
+        expect(await inFlight.stop()).toBe(limit);
+      } finally {
+        await inFlight.stop();
+        await stream.cancel();
+      }
+    },
+    120_000,
+  );
 
   it('"latest": reads ahead up to its backlog of answers, one frame in the engine and one prepared, without keeping the skipped frames', async () => {
     const frames = Array.from({ length: LATEST_BACKLOG + 100 }, (_, i) => frame(`live-${i}${LONG_ID}`, VGA));

@@ -61,22 +61,61 @@ export async function generateTestCerts(): Promise<TestCerts> {
   await writeFile(config, OPENSSL_CONFIG);
   const files = (name: string): CertFiles => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
   const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  const newKey = (files: CertFiles) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', files.key);
+  const newKey = (files: CertFiles) =>
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', files.key);
 
   const makeCa = async (name: string, subject: string): Promise<CertFiles> => {
     const ca = files(name);
     await newKey(ca);
-    await openssl('req', '-config', config, '-new', '-x509', '-key', ca.key, '-subj', `/CN=${subject}`, '-days', '2',
-      '-extensions', 'ca', '-out', ca.cert);
+    await openssl(
+      'req',
+      '-config',
+      config,
+      '-new',
+      '-x509',
+      '-key',
+      ca.key,
+      '-subj',
+      `/CN=${subject}`,
+      '-days',
+      '2',
+      '-extensions',
+      'ca',
+      '-out',
+      ca.cert,
+    );
     return ca;
   };
-  const makeLeaf = async (name: string, subject: string, ca: CertFiles, extensions: 'server' | 'client'): Promise<CertFiles> => {
+  const makeLeaf = async (
+    name: string,
+    subject: string,
+    ca: CertFiles,
+    extensions: 'server' | 'client',
+  ): Promise<CertFiles> => {
     const leaf = files(name);
     const csr = join(dir, `${name}.csr`);
     await newKey(leaf);
     await openssl('req', '-config', config, '-new', '-key', leaf.key, '-subj', `/CN=${subject}`, '-out', csr);
-    await openssl('x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(Date.now()),
-      '-days', '2', '-extfile', config, '-extensions', extensions, '-out', leaf.cert);
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      String(Date.now()),
+      '-days',
+      '2',
+      '-extfile',
+      config,
+      '-extensions',
+      extensions,
+      '-out',
+      leaf.cert,
+    );
     return leaf;
   };
 
@@ -86,7 +125,12 @@ export async function generateTestCerts(): Promise<TestCerts> {
   const client = await makeLeaf('client', 'trusted client', ca, 'client');
   const untrustedClient = await makeLeaf('untrusted-client', 'untrusted client', otherCa, 'client');
   return {
-    dir, ca, server, client, otherCa, untrustedClient,
+    dir,
+    ca,
+    server,
+    client,
+    otherCa,
+    untrustedClient,
     read: (path) => readFile(path),
     remove: () => rm(dir, { recursive: true, force: true }),
   };

@@ -11,7 +11,9 @@ export function unary<Req, Res>(
   call: (request: Req, callback: (error: ServiceError | null, response: Res) => void) => unknown,
   request: Req,
 ): Promise<Res> {
-  return new Promise((resolve, reject) => call(request, (error, response) => (error ? reject(error) : resolve(response))));
+  return new Promise((resolve, reject) =>
+    call(request, (error, response) => (error ? reject(error) : resolve(response))),
+  );
 }
 
 /** Calls a callback-style unary method; resolves with the response or the error it failed with, for tests that expect either. */
@@ -22,11 +24,26 @@ export function settled<Req, Res>(
   return new Promise((resolve) => call(request, (error, response) => resolve(error ?? response)));
 }
 
-type Constructor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & Record<string, any>;
+type Constructor = new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+) => Client & Record<string, any>;
 
 /** A client built at runtime from a .proto file, as a service in another language would. */
-export function dynamicClient(protoFile: string, includeDirs: string[], servicePath: string, address: string): Client & Record<string, any> {
-  const definition = loadSync(protoFile, { includeDirs, keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+export function dynamicClient(
+  protoFile: string,
+  includeDirs: string[],
+  servicePath: string,
+  address: string,
+): Client & Record<string, any> {
+  const definition = loadSync(protoFile, {
+    includeDirs,
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   let node: any = loadPackageDefinition(definition);
   for (const part of servicePath.split('.')) node = node[part];
   return new (node as Constructor)(address, credentials.createInsecure());
@@ -36,4 +53,6 @@ export function healthClient(address: string): Client & Record<string, any> {
   return dynamicClient(healthProtoPath, [], 'grpc.health.v1.Health', address);
 }
 
-export const REFLECTION_PROTO_DIR = fileURLToPath(new URL('../../node_modules/@grpc/reflection/build/proto', import.meta.url));
+export const REFLECTION_PROTO_DIR = fileURLToPath(
+  new URL('../../node_modules/@grpc/reflection/build/proto', import.meta.url),
+);

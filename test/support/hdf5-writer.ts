@@ -84,7 +84,11 @@ function writeStrings(node: H5Group, name: string, values: string[], strings: 'f
 }
 
 /** Writes `layers` to a new HDF5 file at `path` in Keras' layout. */
-export async function writeKerasHdf5(path: string, layers: KerasLayer[], options: WriteKerasHdf5Options = {}): Promise<void> {
+export async function writeKerasHdf5(
+  path: string,
+  layers: KerasLayer[],
+  options: WriteKerasHdf5Options = {},
+): Promise<void> {
   const { layout = 'weights-only', strings = 'fixed' } = options;
   const h5wasm = await import('h5wasm/node');
   await h5wasm.ready;
@@ -97,12 +101,22 @@ export async function writeKerasHdf5(path: string, layers: KerasLayer[], options
       file.create_attribute('model_config', JSON.stringify({ class_name: 'Model', config: { name: 'xception' } }));
       root = file.create_group('model_weights');
     }
-    writeStrings(root, 'layer_names', layers.map((l) => l.name), strings);
+    writeStrings(
+      root,
+      'layer_names',
+      layers.map((l) => l.name),
+      strings,
+    );
     root.create_attribute('backend', 'tensorflow');
     root.create_attribute('keras_version', '2.2.4');
     for (const layer of layers) {
       const group = root.create_group(layer.name);
-      writeStrings(group, 'weight_names', layer.weights.map((w) => w.name), strings);
+      writeStrings(
+        group,
+        'weight_names',
+        layer.weights.map((w) => w.name),
+        strings,
+      );
       for (const weight of layer.weights) {
         // 'block1_conv1/kernel:0' is a dataset inside a subgroup; h5wasm does not create intermediate groups.
         const parts = weight.name.split('/');

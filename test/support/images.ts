@@ -9,9 +9,11 @@ export function rgbPixels(width: number, height: number, seed = 1): Buffer {
   const pixels = Buffer.alloc(width * height * 3);
   let state = seed >>> 0 || 1;
   for (let i = 0; i < pixels.length; i++) {
-    state ^= state << 13; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
     state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
+    state ^= state << 5;
+    state >>>= 0;
     const x = (i / 3) % width;
     pixels[i] = ((x * 255) / width + (state & 63)) & 255;
   }
@@ -19,27 +21,39 @@ export function rgbPixels(width: number, height: number, seed = 1): Buffer {
 }
 
 export function png(width: number, height: number, seed = 1): Promise<Buffer> {
-  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 export function jpeg(width: number, height: number, seed = 1): Promise<Buffer> {
-  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(rgbPixels(width, height, seed), { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 export function solidPng(width: number, height: number, rgb: Rgb): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
 }
 
 export function webp(width: number, height: number): Promise<Buffer> {
-  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).webp().toBuffer();
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } })
+    .webp()
+    .toBuffer();
 }
 
 export function gif(width: number, height: number): Promise<Buffer> {
-  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).gif().toBuffer();
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } })
+    .gif()
+    .toBuffer();
 }
 
 export function tiff(width: number, height: number): Promise<Buffer> {
-  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } }).tiff().toBuffer();
+  return sharp(rgbPixels(width, height), { raw: { width, height, channels: 3 } })
+    .tiff()
+    .toBuffer();
 }
 
 /** Converts interleaved RGB to another 8-bit layout. */
@@ -51,14 +65,19 @@ export function convertRgb(rgb: Buffer, format: 'RGB8' | 'BGR8' | 'RGBA8' | 'GRA
     case 'BGR8': {
       const out = Buffer.alloc(rgb.length);
       for (let i = 0; i < pixels; i++) {
-        out[i * 3] = rgb[i * 3 + 2]!; out[i * 3 + 1] = rgb[i * 3 + 1]!; out[i * 3 + 2] = rgb[i * 3]!;
+        out[i * 3] = rgb[i * 3 + 2]!;
+        out[i * 3 + 1] = rgb[i * 3 + 1]!;
+        out[i * 3 + 2] = rgb[i * 3]!;
       }
       return out;
     }
     case 'RGBA8': {
       const out = Buffer.alloc(pixels * 4);
       for (let i = 0; i < pixels; i++) {
-        out[i * 4] = rgb[i * 3]!; out[i * 4 + 1] = rgb[i * 3 + 1]!; out[i * 4 + 2] = rgb[i * 3 + 2]!; out[i * 4 + 3] = 255;
+        out[i * 4] = rgb[i * 3]!;
+        out[i * 4 + 1] = rgb[i * 3 + 1]!;
+        out[i * 4 + 2] = rgb[i * 3 + 2]!;
+        out[i * 4 + 3] = 255;
       }
       return out;
     }

@@ -9,11 +9,17 @@ import { POLL_INTERVAL_MS } from './poll.js';
 export type MetricsSource = Registry | string;
 
 /** The value of the sample `name` whose labels are exactly `labels` (0 when there is none yet). */
-export async function metricValue(source: MetricsSource, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  source: MetricsSource,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   if (typeof source !== 'string') {
     const wanted = labelsKey(labels);
     const metric = await source.getSingleMetric(name)?.get();
-    return metric?.values.find((sample) => !('metricName' in sample) && labelsKey(sample.labels) === wanted)?.value ?? 0;
+    return (
+      metric?.values.find((sample) => !('metricName' in sample) && labelsKey(sample.labels) === wanted)?.value ?? 0
+    );
   }
   return sampleValue(await metricsText(source), name, labels);
 }
@@ -22,7 +28,9 @@ export async function metricValue(source: MetricsSource, name: string, labels: R
  * Every metric read at one moment, for values that move together (a request leaving the queue is the moment its
  * engine run starts): separate reads could see it in both or in neither.
  */
-export async function scrape(source: MetricsSource): Promise<(name: string, labels?: Record<string, string>) => number> {
+export async function scrape(
+  source: MetricsSource,
+): Promise<(name: string, labels?: Record<string, string>) => number> {
   const text = await metricsText(source);
   return (name, labels = {}) => sampleValue(text, name, labels);
 }
@@ -38,7 +46,8 @@ export async function exposition(source: MetricsSource): Promise<Exposition> {
   const text = await metricsText(source);
   const series: Exposition = new Map();
   for (const [, family, type] of text.matchAll(/^# TYPE (\S+) (\w+)$/gm)) {
-    const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : [''];
+    const suffixes =
+      type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : [''];
     for (const suffix of suffixes) series.set(`${family!}${suffix}`, new Map());
   }
   for (const sample of samples(text)) {
@@ -59,7 +68,9 @@ async function metricsText(source: MetricsSource): Promise<string> {
  * request per run, as without --max-batch). Finished, queued and running requests all count; refused ones and those
  * that left the queue unrun (deadline, cancel) do not.
  */
-export async function admittedRequests(source: MetricsSource): Promise<{ queued: number; runs: number; total: number }> {
+export async function admittedRequests(
+  source: MetricsSource,
+): Promise<{ queued: number; runs: number; total: number }> {
   const value = await scrape(source);
   const queued = value('xception_queue_depth');
   const runs = value('xception_batch_size_count');
@@ -80,20 +91,28 @@ function* samples(text: string): Generator<{ name: string; labels: Record<string
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match) continue;
-    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const labels = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
     yield { name: match[1]!, labels, value: Number(match[3]) };
   }
 }
 
 function labelsKey(labels: Partial<Record<string, string | number>>): string {
-  return JSON.stringify(Object.entries(labels).map(([k, v]) => [k, String(v)]).sort());
+  return JSON.stringify(
+    Object.entries(labels)
+      .map(([k, v]) => [k, String(v)])
+      .sort(),
+  );
 }
 
 /** The highest value `read` returns, sampled every POLL_INTERVAL_MS from now until `stop()` (which takes a last sample). */
 export function watchMax(read: () => Promise<number>): { readonly max: number; stop(): Promise<number> } {
   let max = -Infinity;
   let stopped = false;
-  const sample = async () => { max = Math.max(max, await read()); };
+  const sample = async () => {
+    max = Math.max(max, await read());
+  };
   const loop = (async () => {
     while (!stopped) {
       await sample();
@@ -101,7 +120,9 @@ export function watchMax(read: () => Promise<number>): { readonly max: number; s
     }
   })();
   return {
-    get max() { return max; },
+    get max() {
+      return max;
+    },
     async stop() {
       stopped = true;
       await loop;

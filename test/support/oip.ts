@@ -18,15 +18,25 @@ export function modelhubClient(address: string): Client & Record<string, any> {
 }
 
 /** A unary call as a promise; `metadata` travels as request headers (authorization, grpc-timeout). */
-export function call<Res = any>(client: Client & Record<string, any>, method: string, request: object, metadata = new Metadata()): Promise<Res> {
+export function call<Res = any>(
+  client: Client & Record<string, any>,
+  method: string,
+  request: object,
+  metadata = new Metadata(),
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    client[method]!(request, metadata, (error: ServiceError | null, response: Res) => (error ? reject(error) : resolve(response)));
+    client[method]!(request, metadata, (error: ServiceError | null, response: Res) =>
+      error ? reject(error) : resolve(response),
+    );
   });
 }
 
 /** The error a call fails with; throws if it succeeds. */
 export async function failure(promise: Promise<unknown>): Promise<ServiceError> {
-  const error = await promise.then(() => undefined, (e: ServiceError) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: ServiceError) => e,
+  );
   if (!error) throw new Error('expected the call to fail');
   return error;
 }
@@ -37,12 +47,18 @@ export interface StreamOutcome {
 }
 
 /** ModelStreamInfer: writes every request, half-closes, and collects the answers and the final status. */
-export function streamInfer(client: OipClient, requests: readonly object[], metadata = new Metadata()): Promise<StreamOutcome> {
+export function streamInfer(
+  client: OipClient,
+  requests: readonly object[],
+  metadata = new Metadata(),
+): Promise<StreamOutcome> {
   return new Promise((resolve) => {
     const stream = client.ModelStreamInfer(metadata);
     const responses: any[] = [];
     stream.on('data', (response: any) => responses.push(response));
-    stream.on('error', (error: ServiceError) => resolve({ responses, status: { code: error.code, details: error.details } }));
+    stream.on('error', (error: ServiceError) =>
+      resolve({ responses, status: { code: error.code, details: error.details } }),
+    );
     stream.on('status', (status: { code: number; details: string }) => {
       if (status.code === 0) resolve({ responses, status: { code: status.code, details: status.details } });
     });
@@ -53,16 +69,18 @@ export function streamInfer(client: OipClient, requests: readonly object[], meta
 
 /** A BYTES tensor in raw form: each element as a 4-byte little-endian length followed by its bytes. */
 export function rawBytes(elements: readonly Uint8Array[]): Buffer {
-  return Buffer.concat(elements.flatMap((element) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(element.length);
-    return [length, Buffer.from(element)];
-  }));
+  return Buffer.concat(
+    elements.flatMap((element) => {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(element.length);
+      return [length, Buffer.from(element)];
+    }),
+  );
 }
 
 export function splitRawBytes(raw: Buffer): Buffer[] {
   const elements: Buffer[] = [];
-  for (let offset = 0; offset < raw.length;) {
+  for (let offset = 0; offset < raw.length; ) {
     const length = raw.readUInt32LE(offset);
     elements.push(raw.subarray(offset + 4, offset + 4 + length));
     offset += 4 + length;

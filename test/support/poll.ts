@@ -5,7 +5,11 @@
 export const POLL_INTERVAL_MS = 10;
 
 /** Polls `check` until it returns a truthy value (which it resolves to), or fails after `timeoutMs` naming `what`. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

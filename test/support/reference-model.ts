@@ -120,7 +120,14 @@ function axis(size: number, k: number, stride: number, padding: Padding): { befo
 }
 
 /** Keras kernel [k, k, in, out]; zero padding. */
-function conv(x: Activation, kernel: Float32Array, k: number, stride: number, padding: Padding, filters: number): Activation {
+function conv(
+  x: Activation,
+  kernel: Float32Array,
+  k: number,
+  stride: number,
+  padding: Padding,
+  filters: number,
+): Activation {
   const rows = axis(x.height, k, stride, padding);
   const cols = axis(x.width, k, stride, padding);
   const data = new Float64Array(rows.out * cols.out * filters);

@@ -20,9 +20,17 @@ export interface ReflectionSession {
   close(): void;
 }
 
-export function reflectionSession(address: string, version: ReflectionVersion, metadata = new Metadata()): ReflectionSession {
-  const client = dynamicClient(`grpc/reflection/${version}/reflection.proto`, [REFLECTION_PROTO_DIR],
-    `grpc.reflection.${version}.ServerReflection`, address);
+export function reflectionSession(
+  address: string,
+  version: ReflectionVersion,
+  metadata = new Metadata(),
+): ReflectionSession {
+  const client = dynamicClient(
+    `grpc/reflection/${version}/reflection.proto`,
+    [REFLECTION_PROTO_DIR],
+    `grpc.reflection.${version}.ServerReflection`,
+    address,
+  );
   const call: ClientDuplexStream<object, Record<string, any>> = client.ServerReflectionInfo(metadata);
   const waiting: { resolve: (response: Record<string, any>) => void; reject: (error: Error) => void }[] = [];
   let failure: Error | undefined;
@@ -34,11 +42,12 @@ export function reflectionSession(address: string, version: ReflectionVersion, m
   call.on('error', fail);
   call.on('end', () => fail(new Error('reflection stream ended')));
   return {
-    ask: (request) => new Promise((resolve, reject) => {
-      if (failure) return reject(failure);
-      waiting.push({ resolve, reject });
-      call.write(request);
-    }),
+    ask: (request) =>
+      new Promise((resolve, reject) => {
+        if (failure) return reject(failure);
+        waiting.push({ resolve, reject });
+        call.write(request);
+      }),
     close: () => {
       call.end();
       client.close();
@@ -52,10 +61,14 @@ export async function listServices(session: ReflectionSession): Promise<string[]
 }
 
 /** The files of a file_containing_symbol or file_by_filename answer, decoded; the first is the one asked for. */
-export async function fileDescriptors(session: ReflectionSession, request: Record<string, unknown>): Promise<FileDescriptorProto[]> {
+export async function fileDescriptors(
+  session: ReflectionSession,
+  request: Record<string, unknown>,
+): Promise<FileDescriptorProto[]> {
   const response = await session.ask(request);
-  return answer(response, 'file_descriptor_response').file_descriptor_proto
-    .map((bytes: Uint8Array) => fromBinary(FileDescriptorProtoSchema, bytes));
+  return answer(response, 'file_descriptor_response').file_descriptor_proto.map((bytes: Uint8Array) =>
+    fromBinary(FileDescriptorProtoSchema, bytes),
+  );
 }
 
 export interface ResolvedService {
@@ -86,7 +99,10 @@ export async function resolveService(session: ReflectionSession, serviceName: st
 
 function answer(response: Record<string, any>, field: string): any {
   const error = response.error_response;
-  if (error) throw Object.assign(new Error(`reflection error ${error.error_code}: ${error.error_message}`), { code: error.error_code });
+  if (error)
+    throw Object.assign(new Error(`reflection error ${error.error_code}: ${error.error_message}`), {
+      code: error.error_code,
+    });
   return response[field];
 }
 
@@ -104,7 +120,11 @@ export interface BufCurlResult {
  */
 export function bufCurl(args: string[]): Promise<BufCurlResult> {
   return new Promise((resolve) => {
-    execFile(BUF, ['curl', '--http2-prior-knowledge', '--protocol', 'grpc', ...args], { cwd: tmpdir(), maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ exitCode: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      BUF,
+      ['curl', '--http2-prior-knowledge', '--protocol', 'grpc', ...args],
+      { cwd: tmpdir(), maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ exitCode: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }

@@ -13,7 +13,11 @@ export interface OpenStream {
 }
 
 /** Opens a PredictStream with request headers (`x-stream-policy`, `x-max-in-flight`…); nothing is written yet. */
-export function openStream(client: ModelServiceClient, headers: Record<string, string> = {}, onResponse?: (response: PredictResponse) => void): OpenStream {
+export function openStream(
+  client: ModelServiceClient,
+  headers: Record<string, string> = {},
+  onResponse?: (response: PredictResponse) => void,
+): OpenStream {
   const metadata = new Metadata();
   for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
   const call = client.predictStream(metadata);
@@ -24,9 +28,22 @@ export function openStream(client: ModelServiceClient, headers: Record<string, s
     responses.push(response);
     onResponse?.(response);
   });
-  call.on('end', () => { ended = true; });
-  call.on('error', (e: ServiceError) => { error = e; });
-  return { call, responses, get ended() { return ended; }, get error() { return error; } };
+  call.on('end', () => {
+    ended = true;
+  });
+  call.on('error', (e: ServiceError) => {
+    error = e;
+  });
+  return {
+    call,
+    responses,
+    get ended() {
+      return ended;
+    },
+    get error() {
+      return error;
+    },
+  };
 }
 
 export interface StreamOutcome {
@@ -35,7 +52,11 @@ export interface StreamOutcome {
 }
 
 /** Writes `frames` as fast as the client can (no waiting for 'drain'), half-closes, and collects every answer and the error. */
-export function runStream(client: ModelServiceClient, frames: readonly PredictRequest[], headers: Record<string, string> | Metadata = {}): Promise<StreamOutcome> {
+export function runStream(
+  client: ModelServiceClient,
+  frames: readonly PredictRequest[],
+  headers: Record<string, string> | Metadata = {},
+): Promise<StreamOutcome> {
   return new Promise((resolve) => {
     const metadata = headers instanceof Metadata ? headers : new Metadata();
     if (!(headers instanceof Metadata)) for (const [key, value] of Object.entries(headers)) metadata.set(key, value);

@@ -8,7 +8,9 @@ export const SERVER_MAIN = fileURLToPath(new URL('../../dist/server/main.js', im
 export const CLI_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /** The test's environment without its own XCEPTION_* variables. */
-export const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')));
+export const CLEAN_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !key.startsWith('XCEPTION_')),
+);
 
 export interface CommandRun {
   readonly code: number;
@@ -17,7 +19,11 @@ export interface CommandRun {
 }
 
 /** Runs `file args` to completion with pipes (no terminal), in CLEAN_ENV plus `env`. */
-export function runCommand(file: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<CommandRun> {
+export function runCommand(
+  file: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CommandRun> {
   return new Promise((resolve) => {
     execFile(file, args, { env: { ...CLEAN_ENV, ...options.env }, cwd: options.cwd }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
@@ -44,7 +50,9 @@ export async function startServerProcess(args: string[] = [], env: NodeJS.Proces
   });
   const logs: Record<string, any>[] = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk) => { stderr += chunk; });
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -59,7 +67,11 @@ export async function startServerProcess(args: string[] = [], env: NodeJS.Proces
     exited.then((code) => reject(new Error(`server exited with ${code} before serving: ${stderr}`)));
   });
   return {
-    child, port, address: `127.0.0.1:${port}`, logs, exited,
+    child,
+    port,
+    address: `127.0.0.1:${port}`,
+    logs,
+    exited,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
   };
 }

@@ -24,7 +24,8 @@ export interface CallSignal {
 
 export const CANCELLED_MESSAGE = 'call cancelled by the client';
 export const SHUTDOWN_MESSAGE = 'server is shutting down; retry on another replica';
-const DEADLINE_MESSAGE = 'deadline exceeded before the answer was ready; allow more time, or retry when the server is less busy';
+const DEADLINE_MESSAGE =
+  'deadline exceeded before the answer was ready; allow more time, or retry when the server is less busy';
 
 /**
  * grpc-js ends a call at its deadline by its own timer, which may fire a few ms before the deadline by the wall clock
@@ -46,9 +47,14 @@ export function callSignal({ cancelled, deadline = Infinity, shutdown }: CallSig
     end();
     if (!controller.signal.aborted) controller.abort(reason);
   };
-  const onCancel = () => abort(Date.now() >= deadline - DEADLINE_SLACK_MS
-    ? deadlineExceeded()
-    : cancelled!.reason instanceof ServiceError ? cancelled!.reason : new ServiceError(Code.CANCELLED, CANCELLED_MESSAGE));
+  const onCancel = () =>
+    abort(
+      Date.now() >= deadline - DEADLINE_SLACK_MS
+        ? deadlineExceeded()
+        : cancelled!.reason instanceof ServiceError
+          ? cancelled!.reason
+          : new ServiceError(Code.CANCELLED, CANCELLED_MESSAGE),
+    );
   const onShutdown = () => abort(new ServiceError(Code.UNAVAILABLE, SHUTDOWN_MESSAGE));
 
   if (cancelled?.aborted) onCancel();

@@ -55,7 +55,8 @@ export type FrameAnswer =
 export type FrameOutcome = 'ok' | 'error' | 'dropped';
 
 /** Raised at the end of a stream cut short by a server drain, after every frame read has been answered. */
-export const DRAIN_ERROR_MESSAGE = 'server is shutting down; frames after the last answered one were not read — reconnect to go on';
+export const DRAIN_ERROR_MESSAGE =
+  'server is shutting down; frames after the last answered one were not read — reconnect to go on';
 
 /**
  * "latest": answers (mostly ABORTED ones) that may wait behind the frame being worked on before the stream stops
@@ -122,7 +123,9 @@ export async function* processFrames(
       controller,
       settled: false,
       started: false,
-      answer: new Promise<FrameAnswer>((resolve) => { settle = resolve; }).then((answer) => {
+      answer: new Promise<FrameAnswer>((resolve) => {
+        settle = resolve;
+      }).then((answer) => {
         entry.settled = true;
         input = undefined;
         options.onFrame?.(!answer.error ? 'ok' : answer.error.code === Code.ABORTED ? 'dropped' : 'error');
@@ -154,9 +157,13 @@ export async function* processFrames(
       },
     };
     // A frame not started yet is answered with the reason as soon as it is aborted (dropped, cancelled).
-    controller.signal.addEventListener('abort', () => {
-      if (!entry.started) settle({ id, error: toServiceError(controller.signal.reason) });
-    }, { once: true });
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        if (!entry.started) settle({ id, error: toServiceError(controller.signal.reason) });
+      },
+      { once: true },
+    );
     pending.push(entry);
     options.gauges?.inFlight.inc();
     wakeWriter?.();
@@ -210,7 +217,9 @@ export async function* processFrames(
 
   async function untilRoom(): Promise<void> {
     while (pending.length >= room && !signal.aborted && !closed) {
-      await new Promise<void>((resolve) => { wakeReader = resolve; });
+      await new Promise<void>((resolve) => {
+        wakeReader = resolve;
+      });
       wakeReader = undefined;
     }
   }
@@ -222,8 +231,14 @@ export async function* processFrames(
       const onAbort = () => resolve('stopped');
       signal.addEventListener('abort', onAbort, { once: true });
       iterator.next().then(
-        (result) => { signal.removeEventListener('abort', onAbort); resolve(result); },
-        (error) => { signal.removeEventListener('abort', onAbort); reject(error); },
+        (result) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(result);
+        },
+        (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
       );
     });
   }
@@ -240,7 +255,9 @@ export async function* processFrames(
         continue;
       }
       if (readerDone) break;
-      await new Promise<void>((resolve) => { wakeWriter = resolve; });
+      await new Promise<void>((resolve) => {
+        wakeWriter = resolve;
+      });
       wakeWriter = undefined;
     }
     await reader;

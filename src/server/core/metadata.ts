@@ -42,6 +42,9 @@ export function buildMetadata(contrib: Contrib, runtime: Runtime): Metadata {
 }
 
 /** Runtime's precision fields: the arithmetic, and for int8 the calibration set its ranges came from. */
-export function precisionFields({ precision, calibration }: Pick<ModelRuntime, 'precision' | 'calibration'>): Pick<Runtime, 'precision' | 'calibration'> {
+export function precisionFields({
+  precision,
+  calibration,
+}: Pick<ModelRuntime, 'precision' | 'calibration'>): Pick<Runtime, 'precision' | 'calibration'> {
   return { precision, calibration: calibration && { ...calibration } };
 }

@@ -7,7 +7,12 @@ import type { ServerConfig } from '../config.js';
 import { loadContrib, type Contrib } from '../contrib.js';
 import { checkEnginePrecision, createEngine, type Precision } from '../engine/create-engine.js';
 import type { Engine } from '../engine/engine.js';
-import { calibrationMetadata, int8Calibration, type CalibrationInfo, type Int8Calibration } from '../engine/onnx/calibration.js';
+import {
+  calibrationMetadata,
+  int8Calibration,
+  type CalibrationInfo,
+  type Int8Calibration,
+} from '../engine/onnx/calibration.js';
 import { int8Support } from '../engine/onnx/cpu-features.js';
 import { runTensors } from '../engine/tensor-slab.js';
 import { inputLimitsFromConfig } from '../input/limits.js';
@@ -50,9 +55,11 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
   const weightsMs = performance.now() - started;
   const { weights, ...provenance } = loaded;
   if (!loaded.pretrained) {
-    logger.warn({ seed: loaded.seed, sha256: loaded.sha256 },
+    logger.warn(
+      { seed: loaded.seed, sha256: loaded.sha256 },
       'NOT PRETRAINED: serving seeded random weights; predictions are meaningless. ' +
-      'Run `npx xception fetch-weights` (or pass --weights PATH) for the real ImageNet weights.');
+        'Run `npx xception fetch-weights` (or pass --weights PATH) for the real ImageNet weights.',
+    );
   } else {
     logger.info({ source: loaded.source, format: loaded.format, sha256: loaded.sha256 }, 'weights loaded');
   }
@@ -72,14 +79,26 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
   started = performance.now();
   await runTensors(engine, new Float32Array(engine.inputSize), 1);
   const warmupMs = performance.now() - started;
-  logger.info({
-    ...engine.info, precision: config.precision, weightsMs: Math.round(weightsMs), calibrationMs: Math.round(calibrationMs),
-    engineMs: Math.round(engineMs), warmupMs: Math.round(warmupMs),
-  }, 'engine ready');
+  logger.info(
+    {
+      ...engine.info,
+      precision: config.precision,
+      weightsMs: Math.round(weightsMs),
+      calibrationMs: Math.round(calibrationMs),
+      engineMs: Math.round(engineMs),
+      warmupMs: Math.round(warmupMs),
+    },
+    'engine ready',
+  );
 
   const calibration = int8 && { source: int8.source, images: int8.images, sha256: int8.sha256, method: int8.method };
   return {
-    contrib, arch, weights: provenance, engine, precision: config.precision, calibration,
+    contrib,
+    arch,
+    weights: provenance,
+    engine,
+    precision: config.precision,
+    calibration,
     timings: { weightsMs, calibrationMs, engineMs, warmupMs },
   };
 }
@@ -94,9 +113,11 @@ async function calibrateInt8(
 ): Promise<Int8Calibration> {
   const support = await int8Support();
   if (support.flags.length === 0) {
-    logger.warn({ cpu: support.known ? 'no int8 dot-product flags' : 'flags unknown' },
+    logger.warn(
+      { cpu: support.known ? 'no int8 dot-product flags' : 'flags unknown' },
       'int8 without VNNI: this CPU shows none of avx512_vnni, avx_vnni, amx_int8 (or Arm dot product); ' +
-      'ONNX Runtime\'s int8 convolutions may run slower than fp32 here. Measure with `npm run bench:engine`, or use --precision fp32.');
+        "ONNX Runtime's int8 convolutions may run slower than fp32 here. Measure with `npm run bench:engine`, or use --precision fp32.",
+    );
   }
   const calibration = await int8Calibration({
     arch,
@@ -107,10 +128,17 @@ async function calibrateInt8(
     threads: config.threads,
   });
   const { source, images, sha256, method, cache } = calibration;
-  if (cache.hit) logger.info({ source, images, sha256, method, cache: cache.path }, 'int8 activation ranges from the calibration cache');
+  if (cache.hit)
+    logger.info(
+      { source, images, sha256, method, cache: cache.path },
+      'int8 activation ranges from the calibration cache',
+    );
   else logger.info({ source, images, sha256, method, cache: cache.path }, 'int8 activation ranges calibrated');
   if (cache.writeError !== undefined) {
-    logger.warn({ cache: cache.path, error: cache.writeError }, 'could not write the calibration cache: every start will calibrate again');
+    logger.warn(
+      { cache: cache.path, error: cache.writeError },
+      'could not write the calibration cache: every start will calibrate again',
+    );
   }
   return calibration;
 }

@@ -18,7 +18,9 @@ import type { Metrics } from '../observability/metrics.js';
 import { buildMetadata, defaultTop, precisionFields } from './metadata.js';
 import type { ModelRuntime } from './model-runtime.js';
 
-export type ImageInput = { readonly kind: 'encoded'; readonly bytes: Uint8Array } | { readonly kind: 'raw'; readonly raw: RawImage };
+export type ImageInput =
+  | { readonly kind: 'encoded'; readonly bytes: Uint8Array }
+  | { readonly kind: 'raw'; readonly raw: RawImage };
 
 export interface PredictInput {
   readonly id: string;
@@ -123,10 +125,17 @@ export class ModelService {
     };
     this.metadataMessage = buildMetadata(contrib, runtimeInfo);
     this.modelRef = { id: contrib.config.id, name: contrib.config.meta.name };
-    metrics?.engineInfo.set({
-      engine: engine.info.engine, backend: engine.info.backend, threads: String(engine.info.threads),
-      precision: runtime.precision, weights_format: weights.format, pretrained: String(weights.pretrained),
-    }, 1);
+    metrics?.engineInfo.set(
+      {
+        engine: engine.info.engine,
+        backend: engine.info.backend,
+        threads: String(engine.info.threads),
+        precision: runtime.precision,
+        weights_format: weights.format,
+        pretrained: String(weights.pretrained),
+      },
+      1,
+    );
   }
 
   get serving(): boolean {
@@ -148,7 +157,8 @@ export class ModelService {
     this.assertServing();
     const started = performance.now();
     const image = input.image;
-    if (!image) throw invalidArgument('request has no input: set `image` (PNG or JPEG bytes) or `raw` (uncompressed pixels)');
+    if (!image)
+      throw invalidArgument('request has no input: set `image` (PNG or JPEG bytes) or `raw` (uncompressed pixels)');
     const topK = resolveTopK(input.topK, defaultTop(this.runtime.contrib), this.labelCount);
 
     const sort = input.order ? input.order === 'probability' : this.metadataMessage.sort;
@@ -188,7 +198,9 @@ export class ModelService {
     if (this.state === 'serving') this.state = 'draining';
     this.drainController.abort();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); });
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
     const finished = await Promise.race([this.scheduler.whenIdle().then(() => true as const), timeout]);
     clearTimeout(timer);
     return finished;

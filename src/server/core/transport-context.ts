@@ -15,7 +15,8 @@ export interface TransportContext {
 /** The service, or UNAVAILABLE while the model loads (gRPC UNAVAILABLE, HTTP 503). */
 export function requireService(context: TransportContext): ModelService {
   const service = context.service();
-  if (!service) throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
+  if (!service)
+    throw new ServiceError(Code.UNAVAILABLE, 'server is starting: the model is still loading; retry shortly');
   return service;
 }
 
@@ -37,7 +38,10 @@ export function recordCall(
   context.metrics.callLatency.observe({ method }, seconds);
   const internal = code === Code.INTERNAL || code === Code.UNKNOWN;
   const failure = error ? { error: error.message, ...(internal ? { cause: String(error.cause ?? error) } : {}) } : {};
-  context.logger[internal ? 'error' : 'info']({ method, code: name, latencyMs: round(seconds * 1000), ...fields, ...failure }, 'call');
+  context.logger[internal ? 'error' : 'info'](
+    { method, code: name, latencyMs: round(seconds * 1000), ...fields, ...failure },
+    'call',
+  );
 }
 
 /** A call's stage timings as log fields. */

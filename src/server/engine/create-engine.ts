@@ -14,7 +14,9 @@ export interface CreateEngineOptions extends EngineOptions {
 /** Refuses a precision the engine does not implement, before anything is loaded. */
 export function checkEnginePrecision(name: EngineName, precision: Precision): void {
   if (precision === 'int8' && name !== 'onnx') {
-    throw new Error(`the ${name} engine has no int8 path: --precision int8 needs --engine onnx (or use --precision fp32)`);
+    throw new Error(
+      `the ${name} engine has no int8 path: --precision int8 needs --engine onnx (or use --precision fp32)`,
+    );
   }
 }
 

@@ -74,7 +74,11 @@ export class WorkerClient {
   /** Starts the worker and resolves once it reports ready; rejects (and ends it) when it fails to start. */
   static async start(options: WorkerClientOptions): Promise<WorkerClient> {
     const { engine, workerData, transferList } = options;
-    const worker = spawnWorker(options.moduleUrl, options.workerBaseName, { name: `${engine}-engine`, workerData, transferList });
+    const worker = spawnWorker(options.moduleUrl, options.workerBaseName, {
+      name: `${engine}-engine`,
+      workerData,
+      transferList,
+    });
     try {
       const ready = await new Promise<ReadyReply>((resolve, reject) => {
         const onMessage = (reply: WorkerReply): void => {
@@ -105,7 +109,11 @@ export class WorkerClient {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, slabs: slabs.map((slab) => this.slabRef(slab)) } satisfies WorkerRequest);
+      this.worker.postMessage({
+        type: 'run',
+        id,
+        slabs: slabs.map((slab) => this.slabRef(slab)),
+      } satisfies WorkerRequest);
     });
   }
 

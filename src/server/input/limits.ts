@@ -59,7 +59,10 @@ export function inputLimitsFromConfig(
   config: { readonly model: { readonly io: { readonly input: ModelHubInput } } },
   overrides: Partial<InputLimits> = {},
 ): InputLimits {
-  const { format, dim_limits: [channels, height, width] } = config.model.io.input;
+  const {
+    format,
+    dim_limits: [channels, height, width],
+  } = config.model.io.input;
   const limits: InputLimits = {
     allowedFormats: [...format],
     dimLimits: { channels: toDimLimit(channels), height: toDimLimit(height), width: toDimLimit(width) },

@@ -62,7 +62,8 @@ export async function resizeInto(
   if (grows) {
     const hasAlpha = pixels.channels === 4;
     if (hasAlpha) premultiplyAlpha(pixels);
-    if (pixels.width < width) pixels = resampleHorizontal(pixels, width, scratch(0, width * pixels.height * pixels.channels));
+    if (pixels.width < width)
+      pixels = resampleHorizontal(pixels, width, scratch(0, width * pixels.height * pixels.channels));
     if (pixels.height < height) pixels = resampleVertical(pixels, height, scratch(1, width * height * pixels.channels));
     if (hasAlpha) pixels = unpremultiplyAndDropAlpha(pixels, scratch(2, width * height * 3));
   }

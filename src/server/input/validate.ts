@@ -15,9 +15,7 @@ export function checkDims(dims: ImageDims, limits: InputLimits): void {
   const size = `${width}×${height}`;
   const pixels = width * height;
   if (pixels > limits.maxInputPixels) {
-    throw invalidArgument(
-      `image is ${size} = ${pixels} pixels, over the limit of ${limits.maxInputPixels} pixels`,
-    );
+    throw invalidArgument(`image is ${size} = ${pixels} pixels, over the limit of ${limits.maxInputPixels} pixels`);
   }
   checkDim('height', height, limits.dimLimits.height, 'px', size);
   checkDim('width', width, limits.dimLimits.width, 'px', size);

@@ -127,7 +127,14 @@ export class ArchitectureBuilder {
   residual(x: string, filters: number): string {
     const conv = `conv2d_${++this.anonymousConvs}`;
     this.layers.push({
-      kind: 'conv2d', name: conv, inputs: [x], filters, kernelSize: 1, strides: 2, padding: 'same', useBias: false,
+      kind: 'conv2d',
+      name: conv,
+      inputs: [x],
+      filters,
+      kernelSize: 1,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
       anonymous: true,
     });
     const norm = `batch_normalization_${++this.anonymousNorms}`;
@@ -137,7 +144,13 @@ export class ArchitectureBuilder {
 
   sepconv(x: string, name: string, filters: number): string {
     this.layers.push({
-      kind: 'separableConv2d', name, inputs: [x], filters, kernelSize: 3, padding: 'same', useBias: false,
+      kind: 'separableConv2d',
+      name,
+      inputs: [x],
+      filters,
+      kernelSize: 3,
+      padding: 'same',
+      useBias: false,
     });
     return name;
   }
@@ -201,7 +214,10 @@ export function xception(classes = 1000): Architecture {
   x = b.add(x, residual, 'add_1');
 
   // Blocks 3 and 4: ReLU, separable conv, BN, twice; pool; add the strided residual.
-  for (const [block, filters] of [[3, 256], [4, 728]] as const) {
+  for (const [block, filters] of [
+    [3, 256],
+    [4, 728],
+  ] as const) {
     residual = b.residual(x, filters);
     x = b.relu(x, `block${block}_sepconv1_act`);
     x = b.sepconv(x, `block${block}_sepconv1`, filters);
@@ -270,11 +286,19 @@ export function weightSpecs(arch: Architecture): WeightSpec[] {
     const inChannels = layer.inputs.length > 0 ? channels.get(layer.inputs[0]!)! : 0;
     switch (layer.kind) {
       case 'conv2d':
-        specs.push({ layer: layer.name, role: 'kernel', shape: [layer.kernelSize, layer.kernelSize, inChannels, layer.filters] });
+        specs.push({
+          layer: layer.name,
+          role: 'kernel',
+          shape: [layer.kernelSize, layer.kernelSize, inChannels, layer.filters],
+        });
         if (layer.useBias) specs.push({ layer: layer.name, role: 'bias', shape: [layer.filters] });
         break;
       case 'separableConv2d':
-        specs.push({ layer: layer.name, role: 'depthwise_kernel', shape: [layer.kernelSize, layer.kernelSize, inChannels, 1] });
+        specs.push({
+          layer: layer.name,
+          role: 'depthwise_kernel',
+          shape: [layer.kernelSize, layer.kernelSize, inChannels, 1],
+        });
         specs.push({ layer: layer.name, role: 'pointwise_kernel', shape: [1, 1, inChannels, layer.filters] });
         if (layer.useBias) specs.push({ layer: layer.name, role: 'bias', shape: [layer.filters] });
         break;
@@ -319,5 +343,7 @@ export function outputChannels(arch: Architecture): Map<string, number> {
 
 /** Layers that own weights, in order: what a weights file must provide. */
 export function weightedLayers(arch: Architecture): Layer[] {
-  return arch.layers.filter((l) => l.kind === 'conv2d' || l.kind === 'separableConv2d' || l.kind === 'batchNorm' || l.kind === 'dense');
+  return arch.layers.filter(
+    (l) => l.kind === 'conv2d' || l.kind === 'separableConv2d' || l.kind === 'batchNorm' || l.kind === 'dense',
+  );
 }

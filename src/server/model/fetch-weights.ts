@@ -84,7 +84,9 @@ export async function fetchWeights(options: FetchWeightsOptions): Promise<Fetche
   } catch (error) {
     if (signal?.aborted) throw error;
     const code = errorCode(error) ?? (error as Error).message;
-    const reason = UNREACHABLE_CODES.has(code) ? `could not reach ${host} (${code})` : `request to ${host} failed (${code})`;
+    const reason = UNREACHABLE_CODES.has(code)
+      ? `could not reach ${host} (${code})`
+      : `request to ${host} failed (${code})`;
     throw new FetchWeightsError(`${reason}. ${byHand(url, expectedMd5, dest)}`, { cause: error });
   }
   if (!response.ok || !response.body) {

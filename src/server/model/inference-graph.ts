@@ -31,7 +31,8 @@ export function inferenceGraph(arch: Architecture): InferenceGraph {
   const folds = new Map<string, BatchNormLayer>();
   for (const layer of arch.layers) {
     const next = soleReader(layer.name);
-    if ((layer.kind === 'conv2d' || layer.kind === 'separableConv2d') && next?.kind === 'batchNorm') folds.set(layer.name, next);
+    if ((layer.kind === 'conv2d' || layer.kind === 'separableConv2d') && next?.kind === 'batchNorm')
+      folds.set(layer.name, next);
   }
   const folded = new Set([...folds.values()].map((norm) => norm.name));
   return { soleReader, foldedNorm: (conv) => folds.get(conv), isFolded: (norm) => folded.has(norm) };

@@ -12,7 +12,14 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
   return pino({ name: 'xception', level, base: { pid: process.pid } }, destination);
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 /** Fields every record has, or that the line shows otherwise. */
 const SHOWN_APART = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
 
@@ -27,7 +34,8 @@ export function humanLine(record: Record<string, unknown>): string {
 }
 
 function fieldText(value: unknown): string {
-  if (value && typeof value === 'object' && 'message' in value && 'stack' in value) return JSON.stringify((value as Error).message);
+  if (value && typeof value === 'object' && 'message' in value && 'stack' in value)
+    return JSON.stringify((value as Error).message);
   if (typeof value === 'string') return /[\s"=]/.test(value) || value === '' ? JSON.stringify(value) : value;
   return JSON.stringify(value);
 }

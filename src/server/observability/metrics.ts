@@ -8,32 +8,51 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 
 export class Metrics {
   readonly registry = new Registry();
   readonly calls = new Counter({
-    name: 'xception_calls_total', help: 'Finished calls by method and gRPC status code name',
-    labelNames: ['method', 'code'] as const, registers: [this.registry],
+    name: 'xception_calls_total',
+    help: 'Finished calls by method and gRPC status code name',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
   });
   readonly callLatency = new Histogram({
-    name: 'xception_call_duration_seconds', help: 'Whole-call latency by method',
-    labelNames: ['method'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'xception_call_duration_seconds',
+    help: 'Whole-call latency by method',
+    labelNames: ['method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   readonly stageLatency = new Histogram({
-    name: 'xception_stage_duration_seconds', help: 'Per-request latency by stage: prepare (decode+resize), queue, inference',
-    labelNames: ['stage'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'xception_stage_duration_seconds',
+    help: 'Per-request latency by stage: prepare (decode+resize), queue, inference',
+    labelNames: ['stage'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   readonly queueDepth = new Gauge({
-    name: 'xception_queue_depth', help: 'Requests admitted and waiting for an engine slot', registers: [this.registry],
+    name: 'xception_queue_depth',
+    help: 'Requests admitted and waiting for an engine slot',
+    registers: [this.registry],
   });
   readonly inFlight = new Gauge({
-    name: 'xception_inflight_runs', help: 'Engine runs in progress', registers: [this.registry],
+    name: 'xception_inflight_runs',
+    help: 'Engine runs in progress',
+    registers: [this.registry],
   });
   readonly batchSize = new Histogram({
-    name: 'xception_batch_size', help: 'Requests per engine run', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry],
+    name: 'xception_batch_size',
+    help: 'Requests per engine run',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
   });
   readonly activeStreams = new Gauge({
-    name: 'xception_active_streams', help: 'Open PredictStream calls', registers: [this.registry],
+    name: 'xception_active_streams',
+    help: 'Open PredictStream calls',
+    registers: [this.registry],
   });
   readonly streamFrames = new Counter({
-    name: 'xception_stream_frames_total', help: 'PredictStream frames answered, by outcome (ok, error, dropped)',
-    labelNames: ['outcome'] as const, registers: [this.registry],
+    name: 'xception_stream_frames_total',
+    help: 'PredictStream frames answered, by outcome (ok, error, dropped)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
   });
   readonly streamFramesInFlight = new Gauge({
     name: 'xception_stream_frames_in_flight',
@@ -46,17 +65,21 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly droppedFrames = new Counter({
-    name: 'xception_stream_dropped_frames_total', help: 'Frames skipped by the "latest" live-video policy',
+    name: 'xception_stream_dropped_frames_total',
+    help: 'Frames skipped by the "latest" live-video policy',
     registers: [this.registry],
   });
   readonly tensorSlabs = new Gauge({
     name: 'xception_tensor_slabs',
     help: 'Input/output tensor slabs shared with the engine, by state (allocated, in_use); allocated stays flat once warm',
-    labelNames: ['state'] as const, registers: [this.registry],
+    labelNames: ['state'] as const,
+    registers: [this.registry],
   });
   readonly engineInfo = new Gauge({
-    name: 'xception_engine_info', help: 'The engine in use (value 1); precision is fp32 or int8',
-    labelNames: ['engine', 'backend', 'threads', 'precision', 'weights_format', 'pretrained'] as const, registers: [this.registry],
+    name: 'xception_engine_info',
+    help: 'The engine in use (value 1); precision is fp32 or int8',
+    labelNames: ['engine', 'backend', 'threads', 'precision', 'weights_format', 'pretrained'] as const,
+    registers: [this.registry],
   });
 
   constructor() {
@@ -65,7 +88,11 @@ export class Metrics {
 }
 
 /** Serves GET /metrics on its own port, apart from gRPC, for Prometheus to scrape. */
-export async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function serveMetrics(
+  metrics: Metrics,
+  host: string,
+  port: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');

@@ -127,9 +127,13 @@ export class Scheduler {
     // still serves an idle server).
     const freeSlots = Math.max(0, this.options.maxConcurrency - this.running);
     if (this.queue.length >= this.options.maxQueue + freeSlots) {
-      return Promise.reject(new ServiceError(Code.RESOURCE_EXHAUSTED,
-        `server overloaded: all ${this.options.maxConcurrency} inference slot(s) busy and the queue of ` +
-        `${this.options.maxQueue} is full; retry later with backoff`));
+      return Promise.reject(
+        new ServiceError(
+          Code.RESOURCE_EXHAUSTED,
+          `server overloaded: all ${this.options.maxConcurrency} inference slot(s) busy and the queue of ` +
+            `${this.options.maxQueue} is full; retry later with backoff`,
+        ),
+      );
     }
 
     return new Promise<ScheduledResult<T>>((resolve, reject) => {
@@ -171,25 +175,27 @@ export class Scheduler {
       this.observer.onQueueDepth?.(this.queue.length);
 
       // Through a promise, so a prepare() that throws synchronously still leaves the queue.
-      Promise.resolve().then(() => prepare(slab.input)).then(
-        async () => {
-          preparing = false;
-          entry.prepareMs = performance.now() - entry.admittedAt;
-          await options.after?.catch(() => {});
-          if (!this.queue.includes(entry)) {
-            this.releaseSlab(slab); // its call ended while decoding or waiting its turn
-            return;
-          }
-          entry.ready = true;
-          entry.readyAt = performance.now();
-          this.dispatch();
-        },
-        (error) => {
-          preparing = false;
-          if (this.queue.includes(entry)) leave(error);
-          else this.releaseSlab(slab);
-        },
-      );
+      Promise.resolve()
+        .then(() => prepare(slab.input))
+        .then(
+          async () => {
+            preparing = false;
+            entry.prepareMs = performance.now() - entry.admittedAt;
+            await options.after?.catch(() => {});
+            if (!this.queue.includes(entry)) {
+              this.releaseSlab(slab); // its call ended while decoding or waiting its turn
+              return;
+            }
+            entry.ready = true;
+            entry.readyAt = performance.now();
+            this.dispatch();
+          },
+          (error) => {
+            preparing = false;
+            if (this.queue.includes(entry)) leave(error);
+            else this.releaseSlab(slab);
+          },
+        );
     });
   }
 
@@ -260,22 +266,25 @@ export class Scheduler {
     this.observer.onBatch?.(batch.length);
 
     const startedAt = performance.now();
-    this.engine.run(batch.map((entry) => entry.slab)).then(
-      () => {
-        const inferenceMs = performance.now() - startedAt;
-        for (const entry of batch) entry.answer(inferenceMs, startedAt, batch.length);
-      },
-      (error) => batch.forEach((entry) => entry.reject(error)),
-    ).finally(() => {
-      for (const entry of batch) {
-        this.runningEntries.delete(entry);
-        this.releaseSlab(entry.slab);
-      }
-      this.running--;
-      this.observer.onInFlight?.(this.running);
-      this.dispatch();
-      this.notifyIfIdle();
-    });
+    this.engine
+      .run(batch.map((entry) => entry.slab))
+      .then(
+        () => {
+          const inferenceMs = performance.now() - startedAt;
+          for (const entry of batch) entry.answer(inferenceMs, startedAt, batch.length);
+        },
+        (error) => batch.forEach((entry) => entry.reject(error)),
+      )
+      .finally(() => {
+        for (const entry of batch) {
+          this.runningEntries.delete(entry);
+          this.releaseSlab(entry.slab);
+        }
+        this.running--;
+        this.observer.onInFlight?.(this.running);
+        this.dispatch();
+        this.notifyIfIdle();
+      });
   }
 
   private acquireSlab(): TensorSlab {
@@ -298,5 +307,7 @@ export class Scheduler {
 }
 
 function abortError(signal: AbortSignal): ServiceError {
-  return signal.reason instanceof ServiceError ? signal.reason : new ServiceError(Code.CANCELLED, 'request cancelled by the caller');
+  return signal.reason instanceof ServiceError
+    ? signal.reason
+    : new ServiceError(Code.CANCELLED, 'request cancelled by the caller');
 }

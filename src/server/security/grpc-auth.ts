@@ -17,7 +17,10 @@ import { PUBLIC_GRPC_METHODS as OIP_HEALTH_METHODS } from '../transport/oip/heal
 import { INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE, type TokenVerifier } from './tokens.js';
 
 export const HEALTH_SERVICE_PREFIX = '/grpc.health.v1.Health/';
-const REFLECTION_SERVICE_PREFIXES = ['/grpc.reflection.v1.ServerReflection/', '/grpc.reflection.v1alpha.ServerReflection/'];
+const REFLECTION_SERVICE_PREFIXES = [
+  '/grpc.reflection.v1.ServerReflection/',
+  '/grpc.reflection.v1alpha.ServerReflection/',
+];
 
 export interface GrpcAuthOptions {
   readonly verifier: TokenVerifier;
@@ -39,27 +42,31 @@ export function bearerAuthInterceptor(options: GrpcAuthOptions): ServerIntercept
   return (method, call) => {
     if (isPublicMethod(method.path, publicReflection)) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
-      start: (next) => next({
-        onReceiveMetadata: (metadata, passOn) => {
-          const values = metadata.get('authorization');
-          // Several values are ambiguous: none of them counts.
-          const outcome = values.length > 1 ? 'invalid' : verifier.check(headerText(values[0]));
-          if (outcome === 'ok') {
-            // Handlers never see the credential, so nothing downstream can log it.
-            metadata.remove('authorization');
-            passOn(metadata);
-            return;
-          }
-          refuse(call, method.path, outcome === 'missing' ? MISSING_TOKEN_MESSAGE : INVALID_TOKEN_MESSAGE);
-        },
-      }),
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, passOn) => {
+            const values = metadata.get('authorization');
+            // Several values are ambiguous: none of them counts.
+            const outcome = values.length > 1 ? 'invalid' : verifier.check(headerText(values[0]));
+            if (outcome === 'ok') {
+              // Handlers never see the credential, so nothing downstream can log it.
+              metadata.remove('authorization');
+              passOn(metadata);
+              return;
+            }
+            refuse(call, method.path, outcome === 'missing' ? MISSING_TOKEN_MESSAGE : INVALID_TOKEN_MESSAGE);
+          },
+        }),
     });
   };
 
   function refuse(call: ServerInterceptingCallInterface, path: string, message: string): void {
     const methodName = path.slice(path.lastIndexOf('/') + 1);
     // The peer and the reason, never the header's value.
-    logger.warn({ method: methodName, path, peer: call.getPeer(), code: 'UNAUTHENTICATED', reason: message }, 'call refused');
+    logger.warn(
+      { method: methodName, path, peer: call.getPeer(), code: 'UNAUTHENTICATED', reason: message },
+      'call refused',
+    );
     metrics?.calls.inc({ method: methodName, code: 'UNAUTHENTICATED' });
     call.sendStatus({ code: status.UNAUTHENTICATED, details: message, metadata: new Metadata() });
   }

@@ -12,11 +12,18 @@ export interface SecuritySettings {
   readonly publicReflection: boolean;
 }
 
-export type SecurityConfig = Pick<ServerConfig, 'tlsCert' | 'tlsKey' | 'tlsClientCa' | 'authTokenFile' | 'authTokens' | 'publicReflection'>;
+export type SecurityConfig = Pick<
+  ServerConfig,
+  'tlsCert' | 'tlsKey' | 'tlsClientCa' | 'authTokenFile' | 'authTokens' | 'publicReflection'
+>;
 
 /** Reads and checks certificates and tokens; throws SecurityConfigError before anything listens. */
 export function loadSecurity(config: SecurityConfig): SecuritySettings {
-  return { tls: loadTlsMaterial(config), tokens: createTokenVerifier(config), publicReflection: config.publicReflection };
+  return {
+    tls: loadTlsMaterial(config),
+    tokens: createTokenVerifier(config),
+    publicReflection: config.publicReflection,
+  };
 }
 
 /** Log fields: the modes, never a secret. */
@@ -33,7 +40,9 @@ export function securityWarnings(settings: SecuritySettings, host: string): stri
   const warnings: string[] = [];
   const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
   if (settings.tokens && !settings.tls && !loopback) {
-    warnings.push(`bearer tokens travel in cleartext: serving on ${host} without TLS (set --tls-cert and --tls-key, or terminate TLS in front)`);
+    warnings.push(
+      `bearer tokens travel in cleartext: serving on ${host} without TLS (set --tls-cert and --tls-key, or terminate TLS in front)`,
+    );
   }
   return warnings;
 }

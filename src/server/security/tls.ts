@@ -22,13 +22,19 @@ export type TlsConfig = Pick<ServerConfig, 'tlsCert' | 'tlsKey' | 'tlsClientCa'>
 /** Throws SecurityConfigError for a combination that cannot work; reads nothing. */
 export function checkTlsCombination(config: TlsConfig): void {
   if (config.tlsKey !== undefined && config.tlsCert === undefined) {
-    throw new SecurityConfigError('--tls-key (XCEPTION_TLS_KEY) is set without --tls-cert (XCEPTION_TLS_CERT): give both to serve TLS');
+    throw new SecurityConfigError(
+      '--tls-key (XCEPTION_TLS_KEY) is set without --tls-cert (XCEPTION_TLS_CERT): give both to serve TLS',
+    );
   }
   if (config.tlsCert !== undefined && config.tlsKey === undefined) {
-    throw new SecurityConfigError('--tls-cert (XCEPTION_TLS_CERT) is set without --tls-key (XCEPTION_TLS_KEY): give both to serve TLS');
+    throw new SecurityConfigError(
+      '--tls-cert (XCEPTION_TLS_CERT) is set without --tls-key (XCEPTION_TLS_KEY): give both to serve TLS',
+    );
   }
   if (config.tlsClientCa !== undefined && config.tlsCert === undefined) {
-    throw new SecurityConfigError('--tls-client-ca (XCEPTION_TLS_CLIENT_CA) needs TLS: give --tls-cert and --tls-key too');
+    throw new SecurityConfigError(
+      '--tls-client-ca (XCEPTION_TLS_CLIENT_CA) needs TLS: give --tls-cert and --tls-key too',
+    );
   }
 }
 
@@ -41,12 +47,17 @@ export function loadTlsMaterial(config: TlsConfig): TlsMaterial | undefined {
   const certificate = parse('--tls-cert', config.tlsCert, () => new X509Certificate(cert));
   const privateKey = parse('--tls-key', config.tlsKey, () => createPrivateKey(key));
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new SecurityConfigError(`--tls-key ${config.tlsKey} is not the private key of the certificate in --tls-cert ${config.tlsCert}`);
+    throw new SecurityConfigError(
+      `--tls-key ${config.tlsKey} is not the private key of the certificate in --tls-cert ${config.tlsCert}`,
+    );
   }
   if (config.tlsClientCa === undefined) return { cert, key };
   const clientCa = readPem('--tls-client-ca', config.tlsClientCa);
   const ca = parse('--tls-client-ca', config.tlsClientCa, () => new X509Certificate(clientCa));
-  if (!ca.ca) throw new SecurityConfigError(`--tls-client-ca ${config.tlsClientCa}: the first certificate is not a CA certificate`);
+  if (!ca.ca)
+    throw new SecurityConfigError(
+      `--tls-client-ca ${config.tlsClientCa}: the first certificate is not a CA certificate`,
+    );
   return { cert, key, clientCa };
 }
 
@@ -63,7 +74,8 @@ function readPem(flag: string, path: string): Buffer {
   } catch (error) {
     throw new SecurityConfigError(`cannot read ${flag} ${path}: ${(error as Error).message}`);
   }
-  if (!bytes.includes('-----BEGIN ')) throw new SecurityConfigError(`${flag} ${path} is not a PEM file (no "-----BEGIN" line)`);
+  if (!bytes.includes('-----BEGIN '))
+    throw new SecurityConfigError(`${flag} ${path} is not a PEM file (no "-----BEGIN" line)`);
   return bytes;
 }
 

@@ -36,7 +36,8 @@ export function parseTokenFile(text: string, source = 'token file'): string[] {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     // The line number, never the line: the message ends up in logs.
-    if (!TOKEN_PATTERN.test(line)) throw new SecurityConfigError(`${source} line ${index + 1}: a token must be visible ASCII without spaces`);
+    if (!TOKEN_PATTERN.test(line))
+      throw new SecurityConfigError(`${source} line ${index + 1}: a token must be visible ASCII without spaces`);
     tokens.push(line);
   });
   return tokens;
@@ -61,10 +62,13 @@ export function createVerifier(tokens: readonly string[]): TokenVerifier {
  * cannot be read or holds no token is a configuration error: starting without the auth the operator asked for is worse
  * than not starting.
  */
-export function createTokenVerifier(config: Pick<ServerConfig, 'authTokenFile' | 'authTokens'>): TokenVerifier | undefined {
+export function createTokenVerifier(
+  config: Pick<ServerConfig, 'authTokenFile' | 'authTokens'>,
+): TokenVerifier | undefined {
   const tokens = [...config.authTokens];
   for (const token of config.authTokens) {
-    if (!TOKEN_PATTERN.test(token)) throw new SecurityConfigError('--auth-tokens: a token must be visible ASCII without spaces');
+    if (!TOKEN_PATTERN.test(token))
+      throw new SecurityConfigError('--auth-tokens: a token must be visible ASCII without spaces');
   }
   if (config.authTokenFile !== undefined) {
     const source = `--auth-token-file ${config.authTokenFile}`;
@@ -75,7 +79,8 @@ export function createTokenVerifier(config: Pick<ServerConfig, 'authTokenFile' |
       throw new SecurityConfigError(`cannot read ${source}: ${(error as Error).message}`);
     }
     const fromFile = parseTokenFile(text, source);
-    if (fromFile.length === 0) throw new SecurityConfigError(`${source} holds no token (blank lines and # comments are ignored)`);
+    if (fromFile.length === 0)
+      throw new SecurityConfigError(`${source} holds no token (blank lines and # comments are ignored)`);
     tokens.push(...fromFile);
   }
   return tokens.length === 0 ? undefined : createVerifier(tokens);

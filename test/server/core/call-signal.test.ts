@@ -1,9 +1,15 @@
 /** A call's one signal: which of its sources ended it, told apart by the reason, and nothing left behind at its end. */
 import { describe, expect, it } from 'vitest';
-import { CANCELLED_MESSAGE, SHUTDOWN_MESSAGE, callSignal, stoppedByShutdown } from '../../../src/server/core/call-signal.js';
+import {
+  CANCELLED_MESSAGE,
+  SHUTDOWN_MESSAGE,
+  callSignal,
+  stoppedByShutdown,
+} from '../../../src/server/core/call-signal.js';
 import { Code, ServiceError } from '../../../src/server/errors.js';
 
-const aborted = (signal: AbortSignal) => new Promise<unknown>((resolve) => signal.addEventListener('abort', () => resolve(signal.reason)));
+const aborted = (signal: AbortSignal) =>
+  new Promise<unknown>((resolve) => signal.addEventListener('abort', () => resolve(signal.reason)));
 
 describe('callSignal', () => {
   it('a cancellation well before the deadline is CANCELLED', () => {
@@ -14,19 +20,24 @@ describe('callSignal', () => {
     expect(stoppedByShutdown(signal)).toBe(false);
   });
 
-  it('a cancellation at the deadline (a transport\'s own deadline timer, firing first) is DEADLINE_EXCEEDED', () => {
+  it("a cancellation at the deadline (a transport's own deadline timer, firing first) is DEADLINE_EXCEEDED", () => {
     const cancelled = new AbortController();
     const { signal } = callSignal({ cancelled: cancelled.signal, deadline: Date.now() + 5 });
     cancelled.abort();
-    expect(signal.reason).toMatchObject({ code: Code.DEADLINE_EXCEEDED, message: expect.stringMatching(/^deadline exceeded/) });
+    expect(signal.reason).toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+      message: expect.stringMatching(/^deadline exceeded/),
+    });
   });
 
   it('the deadline passing is DEADLINE_EXCEEDED; one already past aborts at once', async () => {
-    expect(await aborted(callSignal({ deadline: Date.now() + 20 }).signal)).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
+    expect(await aborted(callSignal({ deadline: Date.now() + 20 }).signal)).toMatchObject({
+      code: Code.DEADLINE_EXCEEDED,
+    });
     expect(callSignal({ deadline: Date.now() - 1 }).signal.reason).toMatchObject({ code: Code.DEADLINE_EXCEEDED });
   });
 
-  it('the server\'s shutdown is UNAVAILABLE', () => {
+  it("the server's shutdown is UNAVAILABLE", () => {
     const shutdown = new AbortController();
     const { signal } = callSignal({ shutdown: shutdown.signal, deadline: Date.now() + 60_000 });
     shutdown.abort();

@@ -7,7 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { callSignal } from '../../../src/server/core/call-signal.js';
 import {
-  DRAIN_ERROR_MESSAGE, processFrames, type FrameAnswer, type FrameStreamOptions, type Predictor,
+  DRAIN_ERROR_MESSAGE,
+  processFrames,
+  type FrameAnswer,
+  type FrameStreamOptions,
+  type Predictor,
 } from '../../../src/server/core/frame-stream.js';
 import type { CallContext, Prediction, PredictInput } from '../../../src/server/core/model-service.js';
 import { Code, ServiceError } from '../../../src/server/errors.js';
@@ -24,10 +28,11 @@ interface PendingPrediction {
 function controlledPredictor() {
   const calls: PendingPrediction[] = [];
   const predictor: Predictor = {
-    predict: (input, context) => new Promise<Prediction>((resolve, reject) => {
-      calls.push({ id: input.id, context, resolve: () => resolve(prediction(input.id)), reject });
-      context.signal?.addEventListener('abort', () => reject(context.signal!.reason), { once: true });
-    }),
+    predict: (input, context) =>
+      new Promise<Prediction>((resolve, reject) => {
+        calls.push({ id: input.id, context, resolve: () => resolve(prediction(input.id)), reject });
+        context.signal?.addEventListener('abort', () => reject(context.signal!.reason), { once: true });
+      }),
   };
   const call = (id: string) => calls.find((c) => c.id === id)!;
   return { predictor, calls, call, ids: () => calls.map((c) => c.id) };
@@ -35,7 +40,11 @@ function controlledPredictor() {
 
 function prediction(id: string): Prediction {
   return {
-    id, outputs: [], processingTime: 0, timestamp: new Date(0), model: { id: 'model', name: 'model' },
+    id,
+    outputs: [],
+    processingTime: 0,
+    timestamp: new Date(0),
+    model: { id: 'model', name: 'model' },
     timings: { prepareMs: 0, queueMs: 0, inferenceMs: 0 },
   };
 }
@@ -55,13 +64,23 @@ function frameSource() {
       const frame = queued.shift();
       if (frame) return Promise.resolve({ value: frame, done: false });
       if (ended) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => { waiting = resolve; });
+      return new Promise((resolve) => {
+        waiting = resolve;
+      });
     },
     // As an async generator's: it waits behind a read in progress.
     return: () => {
       state.returned = true;
       const done = { value: undefined, done: true } as const;
-      return waiting ? new Promise((resolve) => { const read = waiting!; waiting = (result) => { read(result); resolve(done); }; }) : Promise.resolve(done);
+      return waiting
+        ? new Promise((resolve) => {
+            const read = waiting!;
+            waiting = (result) => {
+              read(result);
+              resolve(done);
+            };
+          })
+        : Promise.resolve(done);
     },
   };
   const deliver = (result: IteratorResult<PredictInput>) => {
@@ -85,7 +104,17 @@ function frameSource() {
 
 /** A gauge that remembers its highest value. */
 function gauge() {
-  const g = { value: 0, max: 0, inc: (n = 1) => { g.value += n; g.max = Math.max(g.max, g.value); }, dec: (n = 1) => { g.value -= n; } };
+  const g = {
+    value: 0,
+    max: 0,
+    inc: (n = 1) => {
+      g.value += n;
+      g.max = Math.max(g.max, g.value);
+    },
+    dec: (n = 1) => {
+      g.value -= n;
+    },
+  };
   return g;
 }
 
@@ -94,7 +123,10 @@ function consume(answers: AsyncGenerator<FrameAnswer>) {
   const received: FrameAnswer[] = [];
   const ended = (async () => {
     for await (const answer of answers) received.push(answer);
-  })().then(() => undefined, (error: unknown) => error);
+  })().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   return { received, ended };
 }
 
@@ -108,7 +140,11 @@ function stream(options: Partial<FrameStreamOptions> & { signal?: AbortSignal } 
   const source = frameSource();
   const gauges = { inFlight: gauge(), working: gauge() };
   const answers = processFrames(predictor.predictor, source.frames, {
-    maxInFlight: 4, policy: 'all', signal: new AbortController().signal, gauges, ...options,
+    maxInFlight: 4,
+    policy: 'all',
+    signal: new AbortController().signal,
+    gauges,
+    ...options,
   });
   return { ...predictor, source, gauges, answers };
 }
@@ -122,7 +158,11 @@ describe('processFrames', () => {
     for (const id of ['c', 'a', 'b']) s.call(id).resolve();
     s.source.end();
     expect(await out.ended).toBeUndefined();
-    expect(summary(out.received)).toEqual([['a', 'OK'], ['b', 'OK'], ['c', 'OK']]);
+    expect(summary(out.received)).toEqual([
+      ['a', 'OK'],
+      ['b', 'OK'],
+      ['c', 'OK'],
+    ]);
     expect([s.gauges.inFlight.value, s.gauges.working.value]).toEqual([0, 0]);
   });
 
@@ -136,7 +176,11 @@ describe('processFrames', () => {
     s.call('good').resolve();
     s.source.end();
     expect(await out.ended).toBeUndefined();
-    expect(summary(out.received)).toEqual([['bad', 'INVALID_ARGUMENT'], ['broken', 'INTERNAL'], ['good', 'OK']]);
+    expect(summary(out.received)).toEqual([
+      ['bad', 'INVALID_ARGUMENT'],
+      ['broken', 'INTERNAL'],
+      ['good', 'OK'],
+    ]);
     expect(out.received[0]!.error!.message).toBe('not an image');
   });
 
@@ -167,7 +211,9 @@ describe('processFrames', () => {
     expect(s.call('f0').context.after).toBeUndefined();
     const gate = s.call('f1').context.after!;
     let gateOpen = false;
-    void gate.then(() => { gateOpen = true; });
+    void gate.then(() => {
+      gateOpen = true;
+    });
     expect(summary(out.received)).toEqual([]);
     await settled();
     expect(gateOpen).toBe(false);
@@ -182,7 +228,12 @@ describe('processFrames', () => {
     s.call('f3').resolve();
     s.source.end();
     expect(await out.ended).toBeUndefined();
-    expect(summary(out.received)).toEqual([['f0', 'OK'], ['f1', 'OK'], ['f2', 'ABORTED'], ['f3', 'OK']]);
+    expect(summary(out.received)).toEqual([
+      ['f0', 'OK'],
+      ['f1', 'OK'],
+      ['f2', 'ABORTED'],
+      ['f3', 'OK'],
+    ]);
     expect(out.received[2]!.error!.message).toMatch(/dropped: a newer frame arrived/);
     expect(s.gauges.working.max).toBe(2);
   });
@@ -197,7 +248,10 @@ describe('processFrames', () => {
     s.call('a').resolve();
     cancelled.abort();
     expect(await out.ended).toBeUndefined();
-    expect(summary(out.received)).toEqual([['a', 'OK'], ['b', 'CANCELLED']]);
+    expect(summary(out.received)).toEqual([
+      ['a', 'OK'],
+      ['b', 'CANCELLED'],
+    ]);
     expect(s.call('b').context.signal!.aborted).toBe(true);
     expect(s.source.state.returned).toBe(true);
     expect([s.gauges.inFlight.value, s.gauges.working.value]).toEqual([0, 0]);
@@ -220,7 +274,10 @@ describe('processFrames', () => {
     const error = await out.ended;
     expect(error).toBeInstanceOf(ServiceError);
     expect(error).toMatchObject({ code: Code.UNAVAILABLE, message: DRAIN_ERROR_MESSAGE });
-    expect(summary(out.received)).toEqual([['a', 'OK'], ['b', 'OK']]);
+    expect(summary(out.received)).toEqual([
+      ['a', 'OK'],
+      ['b', 'OK'],
+    ]);
     expect(s.ids()).toEqual(['a', 'b']);
   });
 });

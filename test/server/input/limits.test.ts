@@ -47,7 +47,8 @@ describe('inputLimitsFromConfig', () => {
   it('rejects configs it cannot honour', () => {
     // config.json's shape is checked once, by contrib.ts' schema; what the decoder can read, here.
     const { input, output } = config.model.io;
-    const withInput = (changes: object) => parseModelHubConfig({ ...config, model: { io: { input: { ...input, ...changes }, output } } });
+    const withInput = (changes: object) =>
+      parseModelHubConfig({ ...config, model: { io: { input: { ...input, ...changes }, output } } });
     expect(() => inputLimitsFromConfig(withInput({ format: ['image/gif'] }))).toThrow(/image\/gif.*not supported/);
     expect(() => withInput({ dim_limits: [{ min: 1 }] })).toThrow(/\[channels, height, width\]/);
     expect(() => withInput({ dim_limits: [{ min: 5, max: 4 }, {}, {}] })).toThrow(/dim_limits\.0: channels/);

@@ -51,7 +51,9 @@ describe('prepareRawImage', () => {
 
   it('gives the same tensor for RGB8 as for the same pixels encoded as PNG', async () => {
     const data = raster(64, 48, 3, picture);
-    const png = await sharp(data, { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
+    const png = await sharp(data, { raw: { width: 64, height: 48, channels: 3 } })
+      .png()
+      .toBuffer();
     const [fromRaw, fromPng] = await Promise.all([
       prepareRawImage({ width: 64, height: 48, format: 'RGB8', data }, limits),
       decodeImage(png, limits),
@@ -62,7 +64,9 @@ describe('prepareRawImage', () => {
   it('gives the same tensor for a model-size frame (no resize) as for the same pixels as PNG, RGB and BGR', async () => {
     const rgb = raster(299, 299, 3, picture);
     const bgr = raster(299, 299, 3, (x, y) => picture(x, y).reverse());
-    const png = await sharp(rgb, { raw: { width: 299, height: 299, channels: 3 } }).png().toBuffer();
+    const png = await sharp(rgb, { raw: { width: 299, height: 299, channels: 3 } })
+      .png()
+      .toBuffer();
     const [fromRgb, fromBgr, fromPng] = await Promise.all([
       prepareRawImage({ width: 299, height: 299, format: 'RGB8', data: rgb }, limits),
       prepareRawImage({ width: 299, height: 299, format: 'BGR8', data: bgr }, limits),
@@ -113,7 +117,9 @@ describe('prepareRawImage', () => {
     expect(Array.from(image.tensor.subarray(0, 3))).toEqual([1, -1, scaled(128)]);
 
     const translucent = raster(64, 48, 4, (x, y) => [...picture(x, y), 128 + ((x * y) & 0x7f)]);
-    const png = await sharp(translucent, { raw: { width: 64, height: 48, channels: 4 } }).png().toBuffer();
+    const png = await sharp(translucent, { raw: { width: 64, height: 48, channels: 4 } })
+      .png()
+      .toBuffer();
     const [fromRaw, fromPng] = await Promise.all([
       prepareRawImage({ width: 64, height: 48, format: 'RGBA8', data: translucent }, limits),
       decodeImage(png, limits),

@@ -69,22 +69,29 @@ async function until(received: () => number, bytes: number): Promise<void> {
 }
 
 describe('fetchWeights cut off midway', () => {
-  it.each(['with-length', 'chunked'])('(%s) fails, leaving no partial file and the old model.h5 as it was', async (route) => {
-    const modelDir = await modelDirWithOldWeights(route);
-    const dest = join(modelDir, 'model.h5');
-    let received = 0;
-    // The cut comes once the client holds the whole first half: mid-download, not before it began.
-    cutWhen = () => until(() => received, half);
-    const error = await fetchWeights({
-      url: `http://${host}/${route}.h5`,
-      md5: bodyMd5,
-      dest,
-      onProgress: (progress) => { received = progress.receivedBytes; },
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FetchWeightsError);
-    expect((error as Error).message).toMatch(new RegExp(`^download from ${host} broke off after ${half} bytes \\(.+\\); run it again\\.`));
-    await expectOnlyTheOldWeights(modelDir);
-  });
+  it.each(['with-length', 'chunked'])(
+    '(%s) fails, leaving no partial file and the old model.h5 as it was',
+    async (route) => {
+      const modelDir = await modelDirWithOldWeights(route);
+      const dest = join(modelDir, 'model.h5');
+      let received = 0;
+      // The cut comes once the client holds the whole first half: mid-download, not before it began.
+      cutWhen = () => until(() => received, half);
+      const error = await fetchWeights({
+        url: `http://${host}/${route}.h5`,
+        md5: bodyMd5,
+        dest,
+        onProgress: (progress) => {
+          received = progress.receivedBytes;
+        },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FetchWeightsError);
+      expect((error as Error).message).toMatch(
+        new RegExp(`^download from ${host} broke off after ${half} bytes \\(.+\\); run it again\\.`),
+      );
+      await expectOnlyTheOldWeights(modelDir);
+    },
+  );
 });
 
 describe('xception fetch-weights cut off midway', () => {
@@ -92,11 +99,16 @@ describe('xception fetch-weights cut off midway', () => {
     const modelDir = await modelDirWithOldWeights('cli');
     const dest = join(modelDir, 'model.h5');
     cutWhen = async () => {};
-    const run = await runCommand(process.execPath,
-      [CLI_MAIN, 'fetch-weights', '--url', `http://${host}/with-length.h5`, '--md5', bodyMd5, '--dest', dest], { cwd: dir });
+    const run = await runCommand(
+      process.execPath,
+      [CLI_MAIN, 'fetch-weights', '--url', `http://${host}/with-length.h5`, '--md5', bodyMd5, '--dest', dest],
+      { cwd: dir },
+    );
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(new RegExp(`^xception: fetch-weights: download from ${host} broke off after \\d+ bytes [^\\n]+\\n$`));
+    expect(run.stderr).toMatch(
+      new RegExp(`^xception: fetch-weights: download from ${host} broke off after \\d+ bytes [^\\n]+\\n$`),
+    );
     await expectOnlyTheOldWeights(modelDir);
   });
 });

@@ -52,7 +52,12 @@ describe('fetchWeights', () => {
   it('downloads, verifies and renames into place, reporting progress', async () => {
     const dest = join(dir, 'ok', 'model', 'model.h5');
     const progress: DownloadProgress[] = [];
-    const result = await fetchWeights({ url: `${baseUrl}/weights.h5`, md5: bodyMd5, dest, onProgress: (p) => progress.push(p) });
+    const result = await fetchWeights({
+      url: `${baseUrl}/weights.h5`,
+      md5: bodyMd5,
+      dest,
+      onProgress: (p) => progress.push(p),
+    });
     expect(result).toEqual({ path: dest, bytes: body.length, md5: bodyMd5 });
     expect((await readFile(dest)).equals(body)).toBe(true);
     expect(existsSync(`${dest}.partial`)).toBe(false);
@@ -97,9 +102,9 @@ describe('fetchWeights', () => {
 
   it('stops when aborted', async () => {
     const dest = join(dir, 'aborted', 'model.h5');
-    await expect(fetchWeights({ url: `${baseUrl}/weights.h5`, md5: bodyMd5, dest, signal: AbortSignal.abort() })).rejects.toThrow(
-      /abort/i,
-    );
+    await expect(
+      fetchWeights({ url: `${baseUrl}/weights.h5`, md5: bodyMd5, dest, signal: AbortSignal.abort() }),
+    ).rejects.toThrow(/abort/i);
     expect(existsSync(dest)).toBe(false);
   });
 });

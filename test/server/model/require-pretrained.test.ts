@@ -35,7 +35,9 @@ function runUntilExit(script: string, args: string[], env: Record<string, string
   });
   const logs: Record<string, any>[] = [];
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
   const stdoutClosed = new Promise<void>((resolve) => {
     createInterface({ input: child.stdout })
       .on('line', (line) => {

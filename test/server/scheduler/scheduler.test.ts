@@ -18,24 +18,30 @@ function controllableEngine() {
   const engine: SchedulerEngine = {
     inputSize: INPUT,
     outputSize: OUTPUT,
-    run: (slabs: readonly TensorSlab[]) => new Promise<void>((resolve) => {
-      runs.push({
-        batch: slabs.length,
-        finish: () => {
-          for (const slab of slabs) {
-            slab.output[0] = slab.input.reduce((a, b) => a + b, 0);
-            slab.output[1] = slabs.length;
-          }
-          resolve();
-        },
-      });
-    }),
+    run: (slabs: readonly TensorSlab[]) =>
+      new Promise<void>((resolve) => {
+        runs.push({
+          batch: slabs.length,
+          finish: () => {
+            for (const slab of slabs) {
+              slab.output[0] = slab.input.reduce((a, b) => a + b, 0);
+              slab.output[1] = slabs.length;
+            }
+            resolve();
+          },
+        });
+      }),
   };
   return { engine, runs };
 }
 
-const options = (overrides: Partial<SchedulerOptions> = {}): SchedulerOptions =>
-  ({ maxConcurrency: 1, maxQueue: 8, maxBatch: 1, batchWaitMs: 0, ...overrides });
+const options = (overrides: Partial<SchedulerOptions> = {}): SchedulerOptions => ({
+  maxConcurrency: 1,
+  maxQueue: 8,
+  maxBatch: 1,
+  batchWaitMs: 0,
+  ...overrides,
+});
 const image = (value: number) => async (tensor: Float32Array) => tensor.fill(value);
 /** Keeps the answer: the slab it was read from goes back to the pool. */
 const copy = (probabilities: Float32Array) => Array.from(probabilities);
@@ -68,7 +74,13 @@ describe('Scheduler', () => {
     expect(engine.runs[1]!.batch).toBe(1);
     engine.runs[1]!.finish();
     const answers = await Promise.all(results);
-    expect(answers.map((a) => [a.value[0], a.batchSize])).toEqual([[4, 4], [8, 4], [12, 4], [16, 4], [20, 1]]);
+    expect(answers.map((a) => [a.value[0], a.batchSize])).toEqual([
+      [4, 4],
+      [8, 4],
+      [12, 4],
+      [16, 4],
+      [20, 1],
+    ]);
   });
 
   it('refuses at once with RESOURCE_EXHAUSTED when the queue is full', async () => {
@@ -121,7 +133,9 @@ describe('Scheduler', () => {
   it('passes a failed preparation (a bad image) to its caller and goes on', async () => {
     const engine = controllableEngine();
     const scheduler = new Scheduler(engine.engine, options());
-    const bad = scheduler.submit(async () => { throw new ServiceError(Code.INVALID_ARGUMENT, 'not an image'); }, copy);
+    const bad = scheduler.submit(async () => {
+      throw new ServiceError(Code.INVALID_ARGUMENT, 'not an image');
+    }, copy);
     await expect(bad).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT });
     const good = scheduler.submit(image(2), copy);
     await waitFor(() => engine.runs.length === 1, 2000, 'run');
@@ -148,11 +162,19 @@ describe('Scheduler', () => {
     // A request cancelled while it is prepared gives its slab back too, once the preparation is done with it.
     const controller = new AbortController();
     let finishPrepare!: () => void;
-    const cancelled = scheduler.submit(
-      (tensor) => new Promise<void>((resolve) => { finishPrepare = () => { tensor.fill(9); resolve(); }; }),
-      copy,
-      { signal: controller.signal },
-    ).catch((error: unknown) => error);
+    const cancelled = scheduler
+      .submit(
+        (tensor) =>
+          new Promise<void>((resolve) => {
+            finishPrepare = () => {
+              tensor.fill(9);
+              resolve();
+            };
+          }),
+        copy,
+        { signal: controller.signal },
+      )
+      .catch((error: unknown) => error);
     controller.abort();
     expect(await cancelled).toMatchObject({ code: Code.CANCELLED });
     expect(scheduler.slabsInUse).toBe(1);

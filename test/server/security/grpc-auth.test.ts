@@ -9,7 +9,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PixelFormat, type ModelServiceClient, type PredictRequest, type PredictResponse,
+  PixelFormat,
+  type ModelServiceClient,
+  type PredictRequest,
+  type PredictResponse,
 } from '../../../src/gen/modelhub/v1/model_service.js';
 import { parseServerConfig } from '../../../src/server/config.js';
 import { createLogger } from '../../../src/server/observability/logger.js';
@@ -34,11 +37,31 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'xception-auth-'));
   const tokenFile = join(dir, 'tokens');
   await writeFile(tokenFile, `# tokens of the test\n\n${FILE_TOKEN}\n# ${COMMENTED_TOKEN}\n`);
-  const config = parseServerConfig([
-    '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--threads', '2',
-    '--auth-token-file', tokenFile, '--auth-tokens', LIST_TOKENS.join(','),
-  ], {});
-  server = await startServer(config, createLogger(config.logLevel, { write: (line: string) => { logLines.push(line); } }));
+  const config = parseServerConfig(
+    [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--log-level',
+      'info',
+      '--threads',
+      '2',
+      '--auth-token-file',
+      tokenFile,
+      '--auth-tokens',
+      LIST_TOKENS.join(','),
+    ],
+    {},
+  );
+  server = await startServer(
+    config,
+    createLogger(config.logLevel, {
+      write: (line: string) => {
+        logLines.push(line);
+      },
+    }),
+  );
   await server.ready;
   address = `127.0.0.1:${server.port}`;
   client = modelClient(address);
@@ -51,7 +74,12 @@ afterAll(async () => {
 });
 
 const request: PredictRequest = {
-  id: 'auth', topK: 3, input: { $case: 'raw', value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) } },
+  id: 'auth',
+  topK: 3,
+  input: {
+    $case: 'raw',
+    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
+  },
 };
 
 function headers(authorization?: string): Metadata {
@@ -61,12 +89,19 @@ function headers(authorization?: string): Metadata {
 }
 
 function predict(authorization?: string): Promise<PredictResponse | ServiceError> {
-  return settled<PredictRequest, PredictResponse>((req, callback) => client.predict(req, headers(authorization), callback), request);
+  return settled<PredictRequest, PredictResponse>(
+    (req, callback) => client.predict(req, headers(authorization), callback),
+    request,
+  );
 }
 
 /** Opens a stream, writes frames, ends it; resolves with what came back. */
 function stream(authorization: string | undefined, frames: number): Promise<StreamOutcome> {
-  return runStream(client, Array.from({ length: frames }, (_, i) => ({ ...request, id: `f${i}` })), headers(authorization));
+  return runStream(
+    client,
+    Array.from({ length: frames }, (_, i) => ({ ...request, id: `f${i}` })),
+    headers(authorization),
+  );
 }
 
 async function callCount(method: string, code: string): Promise<number> {
@@ -77,14 +112,20 @@ async function callCount(method: string, code: string): Promise<number> {
 describe('bearer tokens', () => {
   it('refuses a call without a token: UNAUTHENTICATED "missing bearer token"', async () => {
     expect(await predict()).toMatchObject({ code: status.UNAUTHENTICATED, details: 'missing bearer token' });
-    expect(await predict('Basic dXNlcjpwYXNz')).toMatchObject({ code: status.UNAUTHENTICATED, details: 'missing bearer token' });
+    expect(await predict('Basic dXNlcjpwYXNz')).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'missing bearer token',
+    });
     const metadata = await settled<object, unknown>(client.getMetadata.bind(client), {});
     expect(metadata).toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
   it('refuses a wrong token: UNAUTHENTICATED "invalid bearer token"', async () => {
     for (const token of ['wrong', LIST_TOKENS[0]!.slice(0, -1), `${LIST_TOKENS[0]}x`, LIST_TOKENS[0]!.toUpperCase()]) {
-      expect(await predict(`Bearer ${token}`)).toMatchObject({ code: status.UNAUTHENTICATED, details: 'invalid bearer token' });
+      expect(await predict(`Bearer ${token}`)).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        details: 'invalid bearer token',
+      });
     }
   });
 
@@ -97,7 +138,10 @@ describe('bearer tokens', () => {
   });
 
   it('ignores the comment lines of the token file', async () => {
-    expect(await predict(`Bearer ${COMMENTED_TOKEN}`)).toMatchObject({ code: status.UNAUTHENTICATED, details: 'invalid bearer token' });
+    expect(await predict(`Bearer ${COMMENTED_TOKEN}`)).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'invalid bearer token',
+    });
     expect(await predict('Bearer #')).toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
@@ -131,10 +175,19 @@ describe('bearer tokens', () => {
     const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const refusals = entries.filter((e) => e.msg === 'call refused');
     expect(refusals.length).toBeGreaterThan(0);
-    expect(refusals.at(-1)).toMatchObject({ level: 40, method: 'Predict', code: 'UNAUTHENTICATED', reason: 'invalid bearer token' });
+    expect(refusals.at(-1)).toMatchObject({
+      level: 40,
+      method: 'Predict',
+      code: 'UNAUTHENTICATED',
+      reason: 'invalid bearer token',
+    });
     const all = logLines.join('\n');
     for (const secret of ['leaked-secret-attempt', ...LIST_TOKENS, FILE_TOKEN]) expect(all).not.toContain(secret);
-    expect(entries.find((e) => String(e.msg).includes('listening'))).toMatchObject({ auth: 'bearer', tokens: 3, tls: 'off' });
+    expect(entries.find((e) => String(e.msg).includes('listening'))).toMatchObject({
+      auth: 'bearer',
+      tokens: 3,
+      tls: 'off',
+    });
   });
 });
 
@@ -142,7 +195,9 @@ describe('health and reflection with tokens on', () => {
   it('answers health without a token', async () => {
     const health = healthClient(address);
     try {
-      expect(await unary<object, { status: string }>(health.Check.bind(health), { service: '' })).toEqual({ status: 'SERVING' });
+      expect(await unary<object, { status: string }>(health.Check.bind(health), { service: '' })).toEqual({
+        status: 'SERVING',
+      });
     } finally {
       health.close();
     }
@@ -150,11 +205,19 @@ describe('health and reflection with tokens on', () => {
 
   /** Lists services over reflection; resolves the names or the error. */
   async function listServices(target: string, authorization?: string): Promise<string[] | ServiceError> {
-    const reflection = dynamicClient('grpc/reflection/v1/reflection.proto', [REFLECTION_PROTO_DIR], 'grpc.reflection.v1.ServerReflection', target);
+    const reflection = dynamicClient(
+      'grpc/reflection/v1/reflection.proto',
+      [REFLECTION_PROTO_DIR],
+      'grpc.reflection.v1.ServerReflection',
+      target,
+    );
     try {
       return await new Promise((resolve) => {
         const call = reflection.ServerReflectionInfo(headers(authorization));
-        call.on('data', (response: any) => { resolve(response.list_services_response.service.map((s: { name: string }) => s.name)); call.end(); });
+        call.on('data', (response: any) => {
+          resolve(response.list_services_response.service.map((s: { name: string }) => s.name));
+          call.end();
+        });
         call.on('error', resolve);
         call.write({ list_services: '' });
       });
@@ -172,7 +235,9 @@ describe('health and reflection with tokens on', () => {
     const open: TestServer = await startTestServer(['--auth-tokens', 'only-token', '--public-reflection']);
     const openClient = modelClient(open.address);
     try {
-      expect(await listServices(open.address)).toEqual(expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']));
+      expect(await listServices(open.address)).toEqual(
+        expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']),
+      );
       const refused = await settled<object, unknown>(openClient.getMetadata.bind(openClient), {});
       expect(refused).toMatchObject({ code: status.UNAUTHENTICATED });
     } finally {

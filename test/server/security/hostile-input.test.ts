@@ -8,7 +8,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import {
-  ModelServiceClient, PixelFormat, type PredictRequest, type PredictResponse,
+  ModelServiceClient,
+  PixelFormat,
+  type PredictRequest,
+  type PredictResponse,
 } from '../../../src/gen/modelhub/v1/model_service.js';
 import { healthClient, settled, unary } from '../../support/grpc.js';
 import { gif, jpeg, png, pngDeclaring, rgbPixels, tiff, webp } from '../../support/images.js';
@@ -26,7 +29,13 @@ function encoded(bytes: Buffer, id = 'hostile'): PredictRequest {
   return { id, topK: 1, input: { $case: 'image', value: bytes } };
 }
 
-function raw(width: number, height: number, data: Buffer, format = PixelFormat.PIXEL_FORMAT_RGB8, id = 'hostile'): PredictRequest {
+function raw(
+  width: number,
+  height: number,
+  data: Buffer,
+  format = PixelFormat.PIXEL_FORMAT_RGB8,
+  id = 'hostile',
+): PredictRequest {
   return { id, topK: 1, input: { $case: 'raw', value: { width, height, format, data } } };
 }
 
@@ -37,14 +46,19 @@ function randomBytes(length: number, seed = 99): Buffer {
   const bytes = Buffer.alloc(length);
   let state = seed;
   for (let i = 0; i < length; i++) {
-    state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
     bytes[i] = state & 255;
   }
   return bytes;
 }
 
-const SVG = '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000">'
-  + '<image href="file:///etc/passwd"/><rect width="100%" height="100%"/></svg>';
+const SVG =
+  '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000">' +
+  '<image href="file:///etc/passwd"/><rect width="100%" height="100%"/></svg>';
 
 /** [name, request, code, message] — each must be refused with exactly that code and a message that says why. */
 async function hostileCases(): Promise<[string, PredictRequest, status, RegExp][]> {
@@ -54,25 +68,80 @@ async function hostileCases(): Promise<[string, PredictRequest, status, RegExp][
     ['empty bytes', encoded(Buffer.alloc(0)), status.INVALID_ARGUMENT, /image is empty/],
     ['no input at all', { id: 'none', topK: 1, input: undefined }, status.INVALID_ARGUMENT, /no input/],
     ['random bytes', encoded(randomBytes(20_000)), status.INVALID_ARGUMENT, /unrecognised image format/],
-    ['a truncated JPEG', encoded(fullJpeg.subarray(0, fullJpeg.length >> 1)), status.INVALID_ARGUMENT, /could not decode JPEG/],
-    ['a JPEG cut inside its header', encoded(fullJpeg.subarray(0, 20)), status.INVALID_ARGUMENT, /could not decode JPEG/],
-    ['a truncated PNG', encoded(fullPng.subarray(0, fullPng.length >> 1)), status.INVALID_ARGUMENT, /could not decode PNG/],
+    [
+      'a truncated JPEG',
+      encoded(fullJpeg.subarray(0, fullJpeg.length >> 1)),
+      status.INVALID_ARGUMENT,
+      /could not decode JPEG/,
+    ],
+    [
+      'a JPEG cut inside its header',
+      encoded(fullJpeg.subarray(0, 20)),
+      status.INVALID_ARGUMENT,
+      /could not decode JPEG/,
+    ],
+    [
+      'a truncated PNG',
+      encoded(fullPng.subarray(0, fullPng.length >> 1)),
+      status.INVALID_ARGUMENT,
+      /could not decode PNG/,
+    ],
     ['a PNG cut inside its header', encoded(fullPng.subarray(0, 30)), status.INVALID_ARGUMENT, /could not decode PNG/],
-    ['a PNG declaring 100000×100000 pixels', encoded(pngDeclaring(100_000, 100_000)), status.INVALID_ARGUMENT, /100000×100000 = 10000000000 pixels, over the limit/],
-    ['a PNG declaring 2^31−1 × 2^31−1 pixels', encoded(pngDeclaring(2 ** 31 - 1, 2 ** 31 - 1)), status.INVALID_ARGUMENT, /PNG/],
-    ['a PNG whose data does not match its header', encoded(pngDeclaring(64, 64)), status.INVALID_ARGUMENT, /could not decode PNG/],
+    [
+      'a PNG declaring 100000×100000 pixels',
+      encoded(pngDeclaring(100_000, 100_000)),
+      status.INVALID_ARGUMENT,
+      /100000×100000 = 10000000000 pixels, over the limit/,
+    ],
+    [
+      'a PNG declaring 2^31−1 × 2^31−1 pixels',
+      encoded(pngDeclaring(2 ** 31 - 1, 2 ** 31 - 1)),
+      status.INVALID_ARGUMENT,
+      /PNG/,
+    ],
+    [
+      'a PNG whose data does not match its header',
+      encoded(pngDeclaring(64, 64)),
+      status.INVALID_ARGUMENT,
+      /could not decode PNG/,
+    ],
     ['a 1×1 image', encoded(await png(1, 1)), status.INVALID_ARGUMENT, /below the minimum of 32/],
     ['a 31×31 image', encoded(await jpeg(31, 31)), status.INVALID_ARGUMENT, /below the minimum of 32/],
     ['an SVG (never rendered)', encoded(Buffer.from(SVG)), status.INVALID_ARGUMENT, /unsupported image format SVG/],
-    ['an SVG with a byte-order mark and leading space', encoded(Buffer.from(`\uFEFF \n${SVG}`)), status.INVALID_ARGUMENT, /unsupported image format SVG/],
+    [
+      'an SVG with a byte-order mark and leading space',
+      encoded(Buffer.from(`\uFEFF \n${SVG}`)),
+      status.INVALID_ARGUMENT,
+      /unsupported image format SVG/,
+    ],
     ['a GIF', encoded(await gif(64, 64)), status.INVALID_ARGUMENT, /unsupported image format GIF/],
     ['a TIFF', encoded(await tiff(64, 64)), status.INVALID_ARGUMENT, /unsupported image format TIFF/],
     ['a WebP', encoded(await webp(64, 64)), status.INVALID_ARGUMENT, /unsupported image format WEBP/],
-    ['a raw frame with a wrong data length', raw(32, 32, Buffer.alloc(100)), status.INVALID_ARGUMENT, /100 bytes; expected 32×32×3 = 3072/],
+    [
+      'a raw frame with a wrong data length',
+      raw(32, 32, Buffer.alloc(100)),
+      status.INVALID_ARGUMENT,
+      /100 bytes; expected 32×32×3 = 3072/,
+    ],
     ['a raw frame of zero width', raw(0, 32, Buffer.alloc(0)), status.INVALID_ARGUMENT, /positive integers; got 0×32/],
-    ['a raw frame declaring 100000×100000', raw(100_000, 100_000, Buffer.alloc(16)), status.INVALID_ARGUMENT, /over the limit/],
-    ['a raw frame without a pixel format', raw(32, 32, Buffer.alloc(3072), PixelFormat.PIXEL_FORMAT_UNSPECIFIED), status.INVALID_ARGUMENT, /unsupported raw pixel format/],
-    ['a raw frame with an unknown pixel format number', raw(32, 32, Buffer.alloc(3072), 77 as PixelFormat), status.INVALID_ARGUMENT, /unsupported raw pixel format/],
+    [
+      'a raw frame declaring 100000×100000',
+      raw(100_000, 100_000, Buffer.alloc(16)),
+      status.INVALID_ARGUMENT,
+      /over the limit/,
+    ],
+    [
+      'a raw frame without a pixel format',
+      raw(32, 32, Buffer.alloc(3072), PixelFormat.PIXEL_FORMAT_UNSPECIFIED),
+      status.INVALID_ARGUMENT,
+      /unsupported raw pixel format/,
+    ],
+    [
+      'a raw frame with an unknown pixel format number',
+      raw(32, 32, Buffer.alloc(3072), 77 as PixelFormat),
+      status.INVALID_ARGUMENT,
+      /unsupported raw pixel format/,
+    ],
   ];
 }
 
@@ -91,7 +160,9 @@ function isError(answer: Answer): answer is ServiceError {
 async function expectServing(address: string, client: ModelServiceClient): Promise<void> {
   const health = healthClient(address);
   try {
-    expect(await unary<object, { status: string }>(health.Check.bind(health), { service: '' })).toEqual({ status: 'SERVING' });
+    expect(await unary<object, { status: string }>(health.Check.bind(health), { service: '' })).toEqual({
+      status: 'SERVING',
+    });
   } finally {
     health.close();
   }
@@ -110,7 +181,14 @@ describe('hostile requests against one server', () => {
 
   beforeAll(async () => {
     [server, cases] = await Promise.all([
-      startTestServer(['--threads', '2', '--max-message-bytes', String(MAX_MESSAGE), '--max-streams', String(MAX_STREAMS)]),
+      startTestServer([
+        '--threads',
+        '2',
+        '--max-message-bytes',
+        String(MAX_MESSAGE),
+        '--max-streams',
+        String(MAX_STREAMS),
+      ]),
       hostileCases(),
     ]);
     client = modelClient(server.address);
@@ -135,7 +213,11 @@ describe('hostile requests against one server', () => {
   });
 
   it('answers the same inputs as stream frames one by one, in order, and goes on', async () => {
-    const frames = [validFrame('first'), ...cases.map(([name, request]) => ({ ...request, id: name })), validFrame('last')];
+    const frames = [
+      validFrame('first'),
+      ...cases.map(([name, request]) => ({ ...request, id: name })),
+      validFrame('last'),
+    ];
     const result = await runStream(client, frames);
     expect(result.error).toBeUndefined();
     expect(result.responses.map((r) => r.id)).toEqual(frames.map((f) => f.id));
@@ -148,15 +230,23 @@ describe('hostile requests against one server', () => {
 
   it('refuses a message over --max-message-bytes with RESOURCE_EXHAUSTED', async () => {
     const answer = await predict(client, encoded(Buffer.alloc(MAX_MESSAGE + 1)));
-    expect(answer).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/larger than max/) });
+    expect(answer).toMatchObject({
+      code: status.RESOURCE_EXHAUSTED,
+      details: expect.stringMatching(/larger than max/),
+    });
   });
 
   it('refuses a gzip-compressed message that inflates past the limit with RESOURCE_EXHAUSTED', async () => {
     // 8 MiB of zeros travel as a few kB; the server must stop inflating at the limit.
-    const gzipClient = new ModelServiceClient(server.address, credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+    const gzipClient = new ModelServiceClient(server.address, credentials.createInsecure(), {
+      'grpc.default_compression_algorithm': 2,
+    });
     try {
       const answer = await predict(gzipClient, encoded(Buffer.alloc(8 * MiB)));
-      expect(answer).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/decompresses to a size larger/) });
+      expect(answer).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        details: expect.stringMatching(/decompresses to a size larger/),
+      });
     } finally {
       gzipClient.close();
     }
@@ -170,13 +260,18 @@ describe('hostile requests against one server', () => {
     const refused = openStream(client);
     await waitFor(() => refused.error, 10_000, 'the refusal');
     expect(refused.error).toMatchObject({
-      code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(new RegExp(`streams \\(limit ${MAX_STREAMS}\\).*retry later`)),
+      code: status.RESOURCE_EXHAUSTED,
+      details: expect.stringMatching(new RegExp(`streams \\(limit ${MAX_STREAMS}\\).*retry later`)),
     });
     expect(refused.responses).toEqual([]);
 
     // The streams held open were not disturbed: each still answers.
     held.forEach((stream, i) => stream.call.write(validFrame(`held-${i}`)));
-    await waitFor(() => held.every((stream) => stream.responses.length === 1), 30_000, 'an answer on every held stream');
+    await waitFor(
+      () => held.every((stream) => stream.responses.length === 1),
+      30_000,
+      'an answer on every held stream',
+    );
     expect(held.map((stream) => stream.responses[0]!.id)).toEqual(held.map((_, i) => `held-${i}`));
     expect(await openStreams()).toBe(MAX_STREAMS);
 
@@ -216,7 +311,9 @@ describe('heavy load against the server process', () => {
 
   beforeAll(async () => {
     proc = await startServerProcess(['--threads', '2', '--max-queue', '8', '--metrics-port', '0']);
-    proc.child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    proc.child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+    });
     const metricsPort = proc.logs.find((entry) => String(entry.msg).startsWith('metrics on'))!.port as number;
     metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     client = new ModelServiceClient(proc.address, credentials.createInsecure());
@@ -224,7 +321,9 @@ describe('heavy load against the server process', () => {
     await expectServing(proc.address, client);
     rssServing = proc.rss();
     rssPeak = rssServing;
-    sampler = setInterval(() => { rssPeak = Math.max(rssPeak, proc.rss()); }, 20);
+    sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, proc.rss());
+    }, 20);
   });
 
   afterAll(async () => {
@@ -255,11 +354,17 @@ describe('heavy load against the server process', () => {
     const answeredBefore = await streamFramesAnswered();
     const call = client.predictStream();
     let callError: ServiceError | undefined;
-    call.on('error', (error: ServiceError) => { callError = error; });
+    call.on('error', (error: ServiceError) => {
+      callError = error;
+    });
     call.pause();
     // Answers of 1000 labels each: the client's flow-control window fills after a few, and the server stops there.
     for (let i = 0; i < 200; i++) call.write(validFrame(`stuck-${i}`, 4_000_000_000));
-    await waitFor(async () => (await streamFramesAnswered()) >= answeredBefore + 2, 30_000, 'the stuck stream to be answered');
+    await waitFor(
+      async () => (await streamFramesAnswered()) >= answeredBefore + 2,
+      30_000,
+      'the stuck stream to be answered',
+    );
     try {
       const other = new ModelServiceClient(proc.address, credentials.createInsecure());
       try {
@@ -277,7 +382,8 @@ describe('heavy load against the server process', () => {
 
   it('decodes decompression bombs within the pixel limit (36 MP, 100 kB) without blowing up memory', async () => {
     const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: { r: 0, g: 0, b: 0 } } })
-      .png({ compressionLevel: 9 }).toBuffer();
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     expect(bomb.length).toBeLessThan(200_000);
     const answers = await Promise.all(Array.from({ length: 6 }, () => predict(client, encoded(bomb))));
     for (const answer of answers) {
@@ -288,7 +394,9 @@ describe('heavy load against the server process', () => {
   }, 60_000);
 
   it('logged no internal error and no warning on stderr (e.g. listener leaks) through all of it', () => {
-    const faults = proc.logs.filter((entry) => entry.level >= 50 || entry.code === 'INTERNAL' || entry.code === 'UNKNOWN');
+    const faults = proc.logs.filter(
+      (entry) => entry.level >= 50 || entry.code === 'INTERNAL' || entry.code === 'UNKNOWN',
+    );
     expect(faults).toEqual([]);
     expect(stderr).toBe('');
   });

@@ -26,7 +26,14 @@ beforeAll(async () => {
   certs = await generateTestCerts();
   tlsServer = await startTestServer(['--tls-cert', certs.server.cert, '--tls-key', certs.server.key]);
   mtlsServer = await startTestServer([
-    '--tls-cert', certs.server.cert, '--tls-key', certs.server.key, '--tls-client-ca', certs.ca.cert, '--auth-tokens', TOKEN,
+    '--tls-cert',
+    certs.server.cert,
+    '--tls-key',
+    certs.server.key,
+    '--tls-client-ca',
+    certs.ca.cert,
+    '--auth-tokens',
+    TOKEN,
   ]);
 });
 
@@ -37,7 +44,11 @@ afterAll(async () => {
 });
 
 /** GetMetadata with a 5 s deadline: resolves the metadata or the gRPC error. */
-async function getMetadata(address: string, creds: ChannelCredentials, headers = new Metadata()): Promise<ModelMetadata | ServiceError> {
+async function getMetadata(
+  address: string,
+  creds: ChannelCredentials,
+  headers = new Metadata(),
+): Promise<ModelMetadata | ServiceError> {
   // The certificate names localhost too; naming it avoids Node's warning about an IP address as TLS server name.
   const client = new ModelServiceClient(address, creds, { 'grpc.ssl_target_name_override': 'localhost' });
   try {
@@ -88,12 +99,18 @@ describe('mutual TLS', () => {
   });
 
   it('refuses a client whose certificate another CA signed', async () => {
-    const answer = await getMetadata(mtlsServer.address, await ssl(certs.ca.cert, certs.untrustedClient), bearer(TOKEN));
+    const answer = await getMetadata(
+      mtlsServer.address,
+      await ssl(certs.ca.cert, certs.untrustedClient),
+      bearer(TOKEN),
+    );
     expect((answer as ServiceError).code).toBe(status.UNAVAILABLE);
   });
 
   it('serves a client with a certificate the client CA signed (token as call credentials)', async () => {
-    const callCredentials = credentials.createFromMetadataGenerator((_params, callback) => callback(null, bearer(TOKEN)));
+    const callCredentials = credentials.createFromMetadataGenerator((_params, callback) =>
+      callback(null, bearer(TOKEN)),
+    );
     const creds = credentials.combineChannelCredentials(await ssl(certs.ca.cert, certs.client), callCredentials);
     expect(await getMetadata(mtlsServer.address, creds)).toMatchObject({ name: 'xception' });
   });
@@ -110,9 +127,15 @@ describe('start-up checks', () => {
     const busy: NetServer = createServer();
     const port = await listenOnLoopback(busy);
     try {
-      const config = parseServerConfig(['--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', ...args], {});
+      const config = parseServerConfig(
+        ['--host', '127.0.0.1', '--port', String(port), '--log-level', 'silent', ...args],
+        {},
+      );
       return await startServer(config, createLogger('silent')).then(
-        async (server) => { await server.shutdown(0); return 'started'; },
+        async (server) => {
+          await server.shutdown(0);
+          return 'started';
+        },
         (error: unknown) => error,
       );
     } finally {
@@ -124,9 +147,21 @@ describe('start-up checks', () => {
     ['a key without a certificate', () => ['--tls-key', certs.server.key], /--tls-key .* without --tls-cert/],
     ['a certificate without a key', () => ['--tls-cert', certs.server.cert], /--tls-cert .* without --tls-key/],
     ['a client CA without TLS', () => ['--tls-client-ca', certs.ca.cert], /--tls-client-ca .* needs TLS/],
-    ['a key that is not the certificate\'s', () => ['--tls-cert', certs.server.cert, '--tls-key', certs.client.key], /not the private key/],
-    ['a missing file', () => ['--tls-cert', join(certs.dir, 'absent.crt'), '--tls-key', certs.server.key], /cannot read --tls-cert/],
-    ['a client CA that is not a CA', () => ['--tls-cert', certs.server.cert, '--tls-key', certs.server.key, '--tls-client-ca', certs.client.cert], /not a CA/],
+    [
+      "a key that is not the certificate's",
+      () => ['--tls-cert', certs.server.cert, '--tls-key', certs.client.key],
+      /not the private key/,
+    ],
+    [
+      'a missing file',
+      () => ['--tls-cert', join(certs.dir, 'absent.crt'), '--tls-key', certs.server.key],
+      /cannot read --tls-cert/,
+    ],
+    [
+      'a client CA that is not a CA',
+      () => ['--tls-cert', certs.server.cert, '--tls-key', certs.server.key, '--tls-client-ca', certs.client.cert],
+      /not a CA/,
+    ],
   ])('refuses %s with a clear error before binding', async (_what, args, message) => {
     const error = await startOnBusyPort(args());
     expect(error).toBeInstanceOf(SecurityConfigError);

@@ -6,12 +6,21 @@ import { join } from 'node:path';
 import { Code } from '../../../src/server/errors.js';
 import { SecurityConfigError } from '../../../src/server/security/config-error.js';
 import {
-  createTokenVerifier, createVerifier, parseTokenFile, tokenRefusal, INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE,
+  createTokenVerifier,
+  createVerifier,
+  parseTokenFile,
+  tokenRefusal,
+  INVALID_TOKEN_MESSAGE,
+  MISSING_TOKEN_MESSAGE,
 } from '../../../src/server/security/tokens.js';
 
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'xception-tokens-')); });
-afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'xception-tokens-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 async function tokenFile(name: string, text: string): Promise<string> {
   const path = join(dir, name);
@@ -21,7 +30,10 @@ async function tokenFile(name: string, text: string): Promise<string> {
 
 describe('parseTokenFile', () => {
   it('takes one token a line, skipping blank lines and # comments, trimming spaces and CRLF', () => {
-    expect(parseTokenFile('# deploy tokens\n\nalpha-123\r\n   beta/456=  \n# old: gamma\n\t\n')).toEqual(['alpha-123', 'beta/456=']);
+    expect(parseTokenFile('# deploy tokens\n\nalpha-123\r\n   beta/456=  \n# old: gamma\n\t\n')).toEqual([
+      'alpha-123',
+      'beta/456=',
+    ]);
   });
 
   it('refuses a line with spaces inside, naming the line number and not its content', () => {
@@ -44,13 +56,27 @@ describe('TokenVerifier', () => {
   });
 
   it('calls an absent header, another scheme or an empty token "missing"', () => {
-    for (const header of [undefined, '', 'Bearer', 'Bearer   ', 'Basic Zmlyc3QtdG9rZW4=', 'first-token', 'Bearerfirst-token']) {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer   ',
+      'Basic Zmlyc3QtdG9rZW4=',
+      'first-token',
+      'Bearerfirst-token',
+    ]) {
       expect(verifier.check(header), String(header)).toBe('missing');
     }
   });
 
   it('calls any other token "invalid": prefixes, extensions, case changes, other lengths', () => {
-    for (const header of ['Bearer first', 'Bearer first-token2', 'Bearer FIRST-TOKEN', 'Bearer first-token s', 'Bearer x'.repeat(500)]) {
+    for (const header of [
+      'Bearer first',
+      'Bearer first-token2',
+      'Bearer FIRST-TOKEN',
+      'Bearer first-token s',
+      'Bearer x'.repeat(500),
+    ]) {
       expect(verifier.check(header), header.slice(0, 40)).toBe('invalid');
       expect(verifier.verify(header)).toBe(false);
     }
@@ -78,8 +104,9 @@ describe('createTokenVerifier', () => {
   });
 
   it('refuses to start with a missing file, a file without tokens, or a list token with spaces', async () => {
-    expect(() => createTokenVerifier({ authTokenFile: join(dir, 'absent.txt'), authTokens: [] }))
-      .toThrow(/cannot read --auth-token-file .*absent\.txt/);
+    expect(() => createTokenVerifier({ authTokenFile: join(dir, 'absent.txt'), authTokens: [] })).toThrow(
+      /cannot read --auth-token-file .*absent\.txt/,
+    );
     const empty = await tokenFile('empty.txt', '# nothing yet\n\n');
     expect(() => createTokenVerifier({ authTokenFile: empty, authTokens: [] })).toThrow(/holds no token/);
     expect(() => createTokenVerifier({ authTokens: ['has space'] })).toThrow(SecurityConfigError);

@@ -83,7 +83,10 @@ try {
   }
   await session.release();
   post(
-    { type: 'done', stats: tensors.map((name, t) => ({ name, min: min[t]!, max: max[t]!, histogram: histograms[t]! })) },
+    {
+      type: 'done',
+      stats: tensors.map((name, t) => ({ name, min: min[t]!, max: max[t]!, histogram: histograms[t]! })),
+    },
     histograms.map((h) => h.buffer as ArrayBuffer),
   );
 } catch (error) {

@@ -60,11 +60,18 @@ export async function collectActivationStats(
     packed.set(image, i * size);
   });
   const workerData: CalibrateWorkerData = {
-    model, tensors, images: packed, count: images.length, inputShape: [...arch.inputShape],
-    threads: requestedThreads({ threads: options.threads }), bins: BINS,
+    model,
+    tensors,
+    images: packed,
+    count: images.length,
+    inputShape: [...arch.inputShape],
+    threads: requestedThreads({ threads: options.threads }),
+    bins: BINS,
   };
   const worker = spawnWorker(import.meta.url, 'calibrate-worker', {
-    name: 'onnx-calibration', workerData, transferList: [model.buffer as ArrayBuffer, packed.buffer as ArrayBuffer],
+    name: 'onnx-calibration',
+    workerData,
+    transferList: [model.buffer as ArrayBuffer, packed.buffer as ArrayBuffer],
   });
   try {
     const stats = await new Promise<CalibrateReply & { type: 'done' }>((resolve, reject) => {
@@ -92,10 +99,11 @@ export function chooseRange(stats: TensorStats, method: CalibrationMethod): Acti
   const maxAbs = Math.max(-stats.min, stats.max);
   if (maxAbs === 0) return { min: 0, max: 0 };
   const binWidth = maxAbs / stats.histogram.length;
-  const bins = method === 'percentile'
-    ? percentileBins(stats.histogram, PERCENTILE)
-    // uint8 spends all 256 codes on a one-sided (post-ReLU) range, about half of them on each side of a two-sided one.
-    : entropyBins(stats.histogram, stats.min >= 0 ? 256 : 128);
+  const bins =
+    method === 'percentile'
+      ? percentileBins(stats.histogram, PERCENTILE)
+      : // uint8 spends all 256 codes on a one-sided (post-ReLU) range, about half of them on each side of a two-sided one.
+        entropyBins(stats.histogram, stats.min >= 0 ? 256 : 128);
   const threshold = bins * binWidth;
   return { min: Math.max(stats.min, -threshold), max: Math.min(stats.max, threshold) };
 }

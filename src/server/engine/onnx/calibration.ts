@@ -52,7 +52,12 @@ export interface CalibrationInfo {
 
 export interface Int8Calibration extends CalibrationInfo {
   readonly ranges: ActivationRanges;
-  readonly cache: { readonly path: string; readonly hit: boolean; readonly written: boolean; readonly writeError?: string };
+  readonly cache: {
+    readonly path: string;
+    readonly hit: boolean;
+    readonly written: boolean;
+    readonly writeError?: string;
+  };
 }
 
 export interface CalibrateOptions {
@@ -88,15 +93,28 @@ export async function readImageSet(dir: string, role = 'calibration'): Promise<I
     names = await readdir(absolute);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : `cannot be read (${(error as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'ENOTDIR'
+          ? 'is not a directory'
+          : `cannot be read (${(error as Error).message})`;
     throw new CalibrationError(`${role} directory ${dir} ${why}`, { cause: error });
   }
-  const files = names.filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase())).sort().map((name) => join(absolute, name));
+  const files = names
+    .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+    .sort()
+    .map((name) => join(absolute, name));
   if (files.length === 0) {
     throw new CalibrationError(`${role} directory ${dir} has no PNG or JPEG images (*.png, *.jpg, *.jpeg)`);
   }
   const digest = createHash('sha256');
-  for (const file of files) digest.update(`${createHash('sha256').update(await readFile(file)).digest('hex')}\n`);
+  for (const file of files)
+    digest.update(
+      `${createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex')}\n`,
+    );
   return { dir: absolute, files, sha256: digest.digest('hex') };
 }
 
@@ -137,15 +155,22 @@ interface CacheFile {
 }
 
 /** The cached ranges, or undefined when the file is absent or not a cache of this calibration. */
-async function readCache(path: string, weightsSha256: string, info: CalibrationInfo): Promise<ActivationRanges | undefined> {
+async function readCache(
+  path: string,
+  weightsSha256: string,
+  info: CalibrationInfo,
+): Promise<ActivationRanges | undefined> {
   let file: CacheFile;
   try {
     file = JSON.parse(await readFile(path, 'utf8')) as CacheFile;
   } catch {
     return undefined;
   }
-  const matches = file.format === CACHE_FORMAT && file.weightsSha256 === weightsSha256 &&
-    file.calibration?.sha256 === info.sha256 && file.calibration?.method === info.method;
+  const matches =
+    file.format === CACHE_FORMAT &&
+    file.weightsSha256 === weightsSha256 &&
+    file.calibration?.sha256 === info.sha256 &&
+    file.calibration?.method === info.method;
   if (!matches || typeof file.ranges !== 'object' || file.ranges === null) return undefined;
   const ranges = new Map<string, ActivationRange>();
   for (const [name, range] of Object.entries(file.ranges)) {
@@ -156,7 +181,12 @@ async function readCache(path: string, weightsSha256: string, info: CalibrationI
 }
 
 /** Written to a temporary name and renamed, so a reader never sees half a file. */
-async function writeCache(path: string, weightsSha256: string, info: CalibrationInfo, ranges: ActivationRanges): Promise<void> {
+async function writeCache(
+  path: string,
+  weightsSha256: string,
+  info: CalibrationInfo,
+  ranges: ActivationRanges,
+): Promise<void> {
   const file: CacheFile = {
     format: CACHE_FORMAT,
     weightsSha256,
@@ -185,7 +215,10 @@ export async function int8Calibration(options: CalibrateOptions): Promise<Int8Ca
     if (cached !== undefined) return { ...info, ranges: cached, cache: { path, hit: true, written: false } };
   }
   const images = await prepareImages(set, limits);
-  const stats = await collectActivationStats(arch, weights.weights, images, { threads: options.threads, onProgress: options.onProgress });
+  const stats = await collectActivationStats(arch, weights.weights, images, {
+    threads: options.threads,
+    onProgress: options.onProgress,
+  });
   const ranges = activationRanges(stats, method);
   try {
     await writeCache(path, weights.sha256, info, ranges);

@@ -110,12 +110,19 @@ export function compileOnnxModel(arch: Architecture, weights: WeightMap, options
  * The fp32 graph with every activation the int8 graph quantises as an extra output, and those outputs' names:
  * running it on sample images gives the ranges the int8 graph needs.
  */
-export function compileCalibrationModel(arch: Architecture, weights: WeightMap): { model: Uint8Array; tensors: string[] } {
+export function compileCalibrationModel(
+  arch: Architecture,
+  weights: WeightMap,
+): { model: Uint8Array; tensors: string[] } {
   const { model, observed } = compile(arch, weights, { precision: { kind: 'calibration' } });
   return { model, tensors: observed };
 }
 
-function compile(arch: Architecture, weights: WeightMap, options: CompileOptions): { model: Uint8Array; observed: string[] } {
+function compile(
+  arch: Architecture,
+  weights: WeightMap,
+  options: CompileOptions,
+): { model: Uint8Array; observed: string[] } {
   const precision = options.precision ?? { kind: 'fp32' };
   const graph = new GraphCompiler(arch, weights, precision).compile();
   const docs: Record<GraphPrecision['kind'], string> = {
@@ -140,8 +147,9 @@ function compile(arch: Architecture, weights: WeightMap, options: CompileOptions
       docString: '',
     },
     opsetImport: [{ domain: '', version: OPSET_VERSION }],
-    metadataProps: Object.entries({ 'xception.precision': precision.kind, ...options.metadata })
-      .map(([key, value]) => ({ key, value })),
+    metadataProps: Object.entries({ 'xception.precision': precision.kind, ...options.metadata }).map(
+      ([key, value]) => ({ key, value }),
+    ),
   };
   return { model: ModelProto.encode(model).finish(), observed: graph.observed };
 }
@@ -193,7 +201,9 @@ class GraphCompiler {
       case 'input': {
         if (this.inputs.length > 0) throw new Error(`architecture ${this.arch.name} has more than one input layer`);
         if (layer.shape.some((d, i) => d !== this.arch.inputShape[i])) {
-          throw new Error(`input layer ${layer.name} has shape [${layer.shape}], the architecture [${this.arch.inputShape}]`);
+          throw new Error(
+            `input layer ${layer.name} has shape [${layer.shape}], the architecture [${this.arch.inputShape}]`,
+          );
         }
         const [height, width, channels] = layer.shape;
         this.inputs.push(valueInfo(INPUT_NAME, [BATCH_DIM, height, width, channels]));
@@ -259,13 +269,24 @@ class GraphCompiler {
     const rows = tfPadding(x.spatial.height, k, 1, layer.padding);
     const cols = tfPadding(x.spatial.width, k, 1, layer.padding);
     const depthwiseOut = `${layer.name}/depthwise`;
-    const inputs = this.convInputs(x, `${layer.name}/depthwise`, [x.channels, 1, k, k], depthwiseKernelToOnnx(depthwise.data, k, x.channels));
-    this.node('Conv', `${layer.name}/depthwise`, inputs, [depthwiseOut], [
-      ints('kernel_shape', [k, k]),
-      ints('strides', [1, 1]),
-      ints('pads', [rows.before, cols.before, rows.after, cols.after]),
-      int('group', x.channels),
-    ]);
+    const inputs = this.convInputs(
+      x,
+      `${layer.name}/depthwise`,
+      [x.channels, 1, k, k],
+      depthwiseKernelToOnnx(depthwise.data, k, x.channels),
+    );
+    this.node(
+      'Conv',
+      `${layer.name}/depthwise`,
+      inputs,
+      [depthwiseOut],
+      [
+        ints('kernel_shape', [k, k]),
+        ints('strides', [1, 1]),
+        ints('pads', [rows.before, cols.before, rows.after, cols.after]),
+        int('group', x.channels),
+      ],
+    );
     const mid = this.activation({
       tensor: depthwiseOut,
       channels: x.channels,
@@ -287,7 +308,8 @@ class GraphCompiler {
     const filters = layer.filters;
     const bias = layer.useBias ? this.weight(layer.name, 'bias').data : undefined;
     const norm = this.graph.foldedNorm(layer.name);
-    const folded = norm === undefined ? { kernel: kerasKernel, bias } : foldBatchNorm(kerasKernel, bias, norm, this.weight);
+    const folded =
+      norm === undefined ? { kernel: kerasKernel, bias } : foldBatchNorm(kerasKernel, bias, norm, this.weight);
     const outputLayer: Layer = norm ?? layer;
 
     const rows = tfPadding(x.spatial.height, k, stride, padding);
@@ -295,27 +317,42 @@ class GraphCompiler {
     const kernel = convKernelToOnnx(folded.kernel, k, x.channels, filters);
     const inputs = this.convInputs(x, nodeName, [filters, x.channels, k, k], kernel, folded.bias);
     const tensor = this.tensorName(outputLayer);
-    this.node('Conv', nodeName, inputs, [tensor], [
-      ints('kernel_shape', [k, k]),
-      ints('strides', [stride, stride]),
-      ints('pads', [rows.before, cols.before, rows.after, cols.after]),
-      int('group', 1),
-    ]);
+    this.node(
+      'Conv',
+      nodeName,
+      inputs,
+      [tensor],
+      [
+        ints('kernel_shape', [k, k]),
+        ints('strides', [stride, stride]),
+        ints('pads', [rows.before, cols.before, rows.after, cols.after]),
+        int('group', 1),
+      ],
+    );
     // A ReLU that alone reads this output is the quantisation of it with the ReLU's own range (zero point 0).
     const reader = this.graph.soleReader(outputLayer.name);
     const absorbRelu = this.precision.kind === 'int8' && reader?.kind === 'relu';
     if (absorbRelu) this.absorbedRelus.add(reader.name);
-    this.values.set(outputLayer.name, this.activation(
-      { tensor, channels: filters, spatial: { height: rows.out, width: cols.out } },
-      absorbRelu ? reader.name : tensor,
-    ));
+    this.values.set(
+      outputLayer.name,
+      this.activation(
+        { tensor, channels: filters, spatial: { height: rows.out, width: cols.out } },
+        absorbRelu ? reader.name : tensor,
+      ),
+    );
   }
 
   /**
    * A Conv's weight inputs after its data input: the float kernel (and bias) as they are, or, in the int8 graph, int8
    * per-channel codes (and int32 bias codes at input scale × kernel scale) behind DequantizeLinear.
    */
-  private convInputs(x: FeatureMap, nodeName: string, dims: readonly number[], kernel: Float32Array, bias?: Float32Array): string[] {
+  private convInputs(
+    x: FeatureMap,
+    nodeName: string,
+    dims: readonly number[],
+    kernel: Float32Array,
+    bias?: Float32Array,
+  ): string[] {
     if (this.precision.kind !== 'int8') {
       const inputs = [x.tensor, this.initializer(`${nodeName}/kernel`, dims, kernel)];
       if (bias !== undefined) inputs.push(this.initializer(`${nodeName}/bias`, [dims[0]!], bias));
@@ -326,20 +363,42 @@ class GraphCompiler {
     const channelAxis = [int('axis', 0)];
     const codes = quantizeKernelPerChannel(kernel, outChannels);
     const kernelName = `${nodeName}/kernel`;
-    this.node('DequantizeLinear', `${kernelName}/dequantize`, [
-      this.rawInitializer(`${kernelName}/q`, dims, TensorProto_DataType.INT8, codes.data),
-      this.initializer(`${kernelName}/scale`, [outChannels], codes.scales),
-      this.rawInitializer(`${kernelName}/zero_point`, [outChannels], TensorProto_DataType.INT8, new Int8Array(outChannels)),
-    ], [kernelName], channelAxis);
+    this.node(
+      'DequantizeLinear',
+      `${kernelName}/dequantize`,
+      [
+        this.rawInitializer(`${kernelName}/q`, dims, TensorProto_DataType.INT8, codes.data),
+        this.initializer(`${kernelName}/scale`, [outChannels], codes.scales),
+        this.rawInitializer(
+          `${kernelName}/zero_point`,
+          [outChannels],
+          TensorProto_DataType.INT8,
+          new Int8Array(outChannels),
+        ),
+      ],
+      [kernelName],
+      channelAxis,
+    );
     const inputs = [x.tensor, kernelName];
     if (bias !== undefined) {
       const scales = biasScales(this.quantization(x.range).params.scale, codes.scales);
       const biasName = `${nodeName}/bias`;
-      this.node('DequantizeLinear', `${biasName}/dequantize`, [
-        this.rawInitializer(`${biasName}/q`, [outChannels], TensorProto_DataType.INT32, quantizeBias(bias, scales)),
-        this.initializer(`${biasName}/scale`, [outChannels], scales),
-        this.rawInitializer(`${biasName}/zero_point`, [outChannels], TensorProto_DataType.INT32, new Int32Array(outChannels)),
-      ], [biasName], channelAxis);
+      this.node(
+        'DequantizeLinear',
+        `${biasName}/dequantize`,
+        [
+          this.rawInitializer(`${biasName}/q`, [outChannels], TensorProto_DataType.INT32, quantizeBias(bias, scales)),
+          this.initializer(`${biasName}/scale`, [outChannels], scales),
+          this.rawInitializer(
+            `${biasName}/zero_point`,
+            [outChannels],
+            TensorProto_DataType.INT32,
+            new Int32Array(outChannels),
+          ),
+        ],
+        [biasName],
+        channelAxis,
+      );
       inputs.push(biasName);
     }
     return inputs;
@@ -357,7 +416,13 @@ class GraphCompiler {
       case 'calibration':
         if (range === value.tensor) {
           this.observed.push(value.tensor);
-          this.outputs.push(valueInfo(value.tensor, [BATCH_DIM, value.channels, ...(value.spatial ? [value.spatial.height, value.spatial.width] : [])]));
+          this.outputs.push(
+            valueInfo(value.tensor, [
+              BATCH_DIM,
+              value.channels,
+              ...(value.spatial ? [value.spatial.height, value.spatial.width] : []),
+            ]),
+          );
         }
         return { ...value, range };
       case 'int8': {
@@ -377,12 +442,18 @@ class GraphCompiler {
     if (known !== undefined) return known;
     if (this.precision.kind !== 'int8') throw new Error('quantisation parameters exist only in the int8 graph');
     const calibrated = this.precision.ranges.get(range);
-    if (calibrated === undefined) throw new Error(`no calibrated range for tensor ${range}: the calibration does not match this graph`);
+    if (calibrated === undefined)
+      throw new Error(`no calibrated range for tensor ${range}: the calibration does not match this graph`);
     const params = uint8Params(calibrated);
     known = {
       params,
       scale: this.initializer(`${range}/scale`, [], Float32Array.of(params.scale)),
-      zeroPoint: this.rawInitializer(`${range}/zero_point`, [], TensorProto_DataType.UINT8, Uint8Array.of(params.zeroPoint)),
+      zeroPoint: this.rawInitializer(
+        `${range}/zero_point`,
+        [],
+        TensorProto_DataType.UINT8,
+        Uint8Array.of(params.zeroPoint),
+      ),
     };
     this.quantParams.set(range, known);
     return known;
@@ -416,7 +487,12 @@ class GraphCompiler {
       }
     }
     const tensor = this.tensorName(layer);
-    this.node(opType, layer.name, inputs.map((v) => v.tensor), [tensor]);
+    this.node(
+      opType,
+      layer.name,
+      inputs.map((v) => v.tensor),
+      [tensor],
+    );
     const value = { ...first, tensor };
     this.values.set(layer.name, first.spatial === undefined ? value : this.activation(value));
   }
@@ -427,11 +503,17 @@ class GraphCompiler {
     const rows = tfPadding(x.spatial.height, layer.poolSize, layer.strides, layer.padding);
     const cols = tfPadding(x.spatial.width, layer.poolSize, layer.strides, layer.padding);
     const tensor = this.tensorName(layer);
-    this.node('MaxPool', layer.name, [x.tensor], [tensor], [
-      ints('kernel_shape', [layer.poolSize, layer.poolSize]),
-      ints('strides', [layer.strides, layer.strides]),
-      ints('pads', [rows.before, cols.before, rows.after, cols.after]),
-    ]);
+    this.node(
+      'MaxPool',
+      layer.name,
+      [x.tensor],
+      [tensor],
+      [
+        ints('kernel_shape', [layer.poolSize, layer.poolSize]),
+        ints('strides', [layer.strides, layer.strides]),
+        ints('pads', [rows.before, cols.before, rows.after, cols.after]),
+      ],
+    );
     // Pooling picks values, so its output keeps its input's scale: with equal Q/DQ on both sides it runs on uint8.
     const value = { tensor, channels: x.channels, spatial: { height: rows.out, width: cols.out } };
     this.values.set(layer.name, x.range === undefined ? value : this.activation(value, x.range));
@@ -444,11 +526,16 @@ class GraphCompiler {
     const kernel = this.weight(layer.name, 'kernel');
     const bias = this.weight(layer.name, 'bias');
     const logits = `${layer.name}/logits`;
-    this.node('Gemm', layer.name, [
-      x.tensor,
-      this.initializer(`${layer.name}/kernel`, kernel.shape, kernel.data),
-      this.initializer(`${layer.name}/bias`, bias.shape, bias.data),
-    ], [logits]);
+    this.node(
+      'Gemm',
+      layer.name,
+      [
+        x.tensor,
+        this.initializer(`${layer.name}/kernel`, kernel.shape, kernel.data),
+        this.initializer(`${layer.name}/bias`, bias.shape, bias.data),
+      ],
+      [logits],
+    );
     const tensor = this.tensorName(layer);
     this.node('Softmax', `${layer.name}/${layer.activation}`, [logits], [tensor], [int('axis', 1)]);
     this.values.set(layer.name, { tensor, channels: layer.units });
@@ -498,7 +585,13 @@ class GraphCompiler {
     return name;
   }
 
-  private node(opType: string, name: string, input: string[], output: string[], attribute: AttributeProto[] = []): void {
+  private node(
+    opType: string,
+    name: string,
+    input: string[],
+    output: string[],
+    attribute: AttributeProto[] = [],
+  ): void {
     this.nodes.push({ opType, name, input, output, attribute, docString: '', domain: '' });
   }
 }
@@ -532,7 +625,8 @@ const hostIsLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** ONNX raw_data is little-endian; on the (little-endian) hosts we run on this is a view, not a copy. */
 function littleEndianBytes(data: Float32Array | Int32Array | Int8Array | Uint8Array): Buffer {
-  if (hostIsLittleEndian || data.BYTES_PER_ELEMENT === 1) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (hostIsLittleEndian || data.BYTES_PER_ELEMENT === 1)
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const bytes = Buffer.alloc(data.byteLength);
   if (data instanceof Float32Array) data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
   else data.forEach((v, i) => bytes.writeInt32LE(v, i * 4));
@@ -548,7 +642,9 @@ function valueInfo(name: string, dims: readonly (number | string)[]): ValueInfoP
         elemType: TensorProto_DataType.FLOAT,
         shape: {
           dim: dims.map((d) =>
-            typeof d === 'number' ? { value: { $case: 'dimValue', value: d } } : { value: { $case: 'dimParam', value: d } },
+            typeof d === 'number'
+              ? { value: { $case: 'dimValue', value: d } }
+              : { value: { $case: 'dimParam', value: d } },
           ),
         },
       },

@@ -31,7 +31,11 @@ export async function createOnnxEngine(
 ): Promise<Engine> {
   const threads = requestedThreads(options);
   const { int8 } = options;
-  const model = compileOnnxModel(arch, weights, int8 && { precision: { kind: 'int8', ranges: int8.ranges }, metadata: int8.metadata });
+  const model = compileOnnxModel(
+    arch,
+    weights,
+    int8 && { precision: { kind: 'int8', ranges: int8.ranges }, metadata: int8.metadata },
+  );
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
   // The worker copies this environment when it starts.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';

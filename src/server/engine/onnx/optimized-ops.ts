@@ -17,7 +17,9 @@ export async function optimizedOpCounts(model: Uint8Array, threads = 1): Promise
     const path = join(dir, 'model.onnx');
     // Errors only: ORT warns that an NCHWc-optimised model is specific to this machine, which is all we need of it.
     const session = await ort.InferenceSession.create(model, {
-      ...onnxSessionOptions(threads), optimizedModelFilePath: path, logSeverityLevel: 3,
+      ...onnxSessionOptions(threads),
+      optimizedModelFilePath: path,
+      logSeverityLevel: 3,
     });
     await session.release();
     const optimized = ModelProto.decode(await readFile(path));

@@ -54,7 +54,10 @@ export function quantizeUint8(x: number, { scale, zeroPoint }: QuantParams): num
  * Symmetric per-output-channel int8 quantisation of a kernel in ONNX layout ([out, ...], each channel's values
  * contiguous). An all-zero channel gets scale 1 (any scale represents it exactly).
  */
-export function quantizeKernelPerChannel(kernel: Float32Array, outChannels: number): { data: Int8Array; scales: Float32Array } {
+export function quantizeKernelPerChannel(
+  kernel: Float32Array,
+  outChannels: number,
+): { data: Int8Array; scales: Float32Array } {
   if (kernel.length % outChannels !== 0) {
     throw new Error(`${outChannels} output channels do not divide the kernel (${kernel.length} values)`);
   }

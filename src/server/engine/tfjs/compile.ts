@@ -177,7 +177,10 @@ export function compileModel(tf: Tf, arch: Architecture, weights: WeightMap): Co
             if (value === undefined) throw new Error(`value ${name} is used before it is defined`);
             return value;
           });
-          values.set(step.output, tf.tidy(() => step.apply(args)));
+          values.set(
+            step.output,
+            tf.tidy(() => step.apply(args)),
+          );
           for (const name of freeAfter[i]!) {
             values.get(name)!.dispose();
             values.delete(name);

@@ -26,7 +26,12 @@ export async function createTfjsEngine(
 }
 
 /** Sends the weights to a new worker once; `note` is appended to the backend's description. */
-async function startTfjsEngine(arch: Architecture, weights: WeightMap, threads: number, note?: string): Promise<Engine> {
+async function startTfjsEngine(
+  arch: Architecture,
+  weights: WeightMap,
+  threads: number,
+  note?: string,
+): Promise<Engine> {
   const packed = packWeights(arch, weights);
   const workerData: TfjsWorkerData = { arch, weights: packed, threads };
   const client = await WorkerClient.start({

@@ -28,7 +28,9 @@ function endOfFileAddress(superblock: Buffer): bigint | undefined {
   const at = start + 2 * offsetSize;
   if (at + offsetSize > superblock.length) return undefined;
   const address =
-    offsetSize === 8 ? superblock.readBigUInt64LE(at) : BigInt(offsetSize === 4 ? superblock.readUInt32LE(at) : superblock.readUInt16LE(at));
+    offsetSize === 8
+      ? superblock.readBigUInt64LE(at)
+      : BigInt(offsetSize === 4 ? superblock.readUInt32LE(at) : superblock.readUInt16LE(at));
   // All ones is HDF5's "undefined address".
   return address === (1n << BigInt(8 * offsetSize)) - 1n ? undefined : address;
 }

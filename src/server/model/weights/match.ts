@@ -96,7 +96,9 @@ function takeTensors(
     const data = fileTensor.read();
     const size = spec.shape.reduce((a, b) => a * b, 1);
     if (data.length !== size) {
-      throw new WeightsError(`${label}/${spec.role}: file holds ${data.length} values for shape ${formatShape(spec.shape)}`);
+      throw new WeightsError(
+        `${label}/${spec.role}: file holds ${data.length} values for shape ${formatShape(spec.shape)}`,
+      );
     }
     tensors.set(spec.role, { shape: [...spec.shape], data });
   }
@@ -142,7 +144,9 @@ export function matchLayers(fileLayers: readonly FileLayer[], arch: Architecture
     const kind = anonymousKindOf(fileLayer);
     if (!kind) {
       const roles = fileLayer.tensors.map((t) => t.role).join(', ');
-      throw new WeightsError(`${fileLayer.name}: the weights file has this layer (${roles}) but ${model} has none like it`);
+      throw new WeightsError(
+        `${fileLayer.name}: the weights file has this layer (${roles}) but ${model} has none like it`,
+      );
     }
     leftovers[kind].push(fileLayer);
   }

@@ -11,9 +11,7 @@ function megabytes(bytes: number): string {
  * An `onProgress` callback that draws a bar on `stream` (stderr by default), starting on the first report and
  * stopping on the last (`done`). Logs and pipes get nothing, so captured output stays clean.
  */
-export function createProgressBar(
-  stream: NodeJS.WriteStream = process.stderr,
-): (progress: DownloadProgress) => void {
+export function createProgressBar(stream: NodeJS.WriteStream = process.stderr): (progress: DownloadProgress) => void {
   if (!stream.isTTY) return () => {};
   let bar: cliProgress.SingleBar | undefined;
   return ({ receivedBytes, totalBytes, done }) => {

@@ -122,13 +122,16 @@ export async function loadTfjsLayersModel(modelJsonPath: string, arch: Architect
       const layer = layerOf(prefix, known);
       if (entry.dtype !== 'float32' || entry.quantization !== undefined) {
         const kind = entry.quantization !== undefined ? 'quantized ' : '';
-        throw new WeightsError(`${layer}/${roleOf(entry.name)}: ${kind}${entry.dtype} weights are not supported, expected float32`);
+        throw new WeightsError(
+          `${layer}/${roleOf(entry.name)}: ${kind}${entry.dtype} weights are not supported, expected float32`,
+        );
       }
       const byteLength = entry.shape.reduce((a, b) => a * b, 1) * Float32Array.BYTES_PER_ELEMENT;
       const start = offset;
       offset += byteLength;
       // Copy out: a slice of a Buffer need not be 4-byte aligned for a Float32Array view.
-      const read = (): Float32Array => new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + byteLength));
+      const read = (): Float32Array =>
+        new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + start + byteLength));
       const tensors = layers.get(layer) ?? [];
       tensors.push({ role: roleOf(entry.name), shape: entry.shape, read });
       layers.set(layer, tensors);

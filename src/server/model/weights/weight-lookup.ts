@@ -14,7 +14,11 @@ export function weightLookup(arch: Architecture, weights: WeightMap): WeightLook
     const tensor = weights.get(layer)?.get(role);
     if (tensor === undefined) throw new WeightsError(`layer ${layer}: missing weight '${role}'`);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i]) || tensor.data.length !== size) {
+    if (
+      tensor.shape.length !== shape.length ||
+      tensor.shape.some((d, i) => d !== shape[i]) ||
+      tensor.data.length !== size
+    ) {
       throw new WeightsError(
         `layer ${layer}: weight '${role}' has shape [${tensor.shape.join(', ')}] ` +
           `(${tensor.data.length} values), expected [${shape.join(', ')}]`,

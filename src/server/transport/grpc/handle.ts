@@ -5,8 +5,13 @@
  * the call metrics per call.
  */
 import {
-  Metadata, type handleBidiStreamingCall, type handleUnaryCall, type ServerDuplexStream, type ServerErrorResponse,
-  type ServerUnaryCall, type status,
+  Metadata,
+  type handleBidiStreamingCall,
+  type handleUnaryCall,
+  type ServerDuplexStream,
+  type ServerErrorResponse,
+  type ServerUnaryCall,
+  type status,
 } from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -37,29 +42,39 @@ export type StreamHandler<Req, Res> = (requests: AsyncIterable<Req>, call: Strea
 type SurfaceCall = ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
 /** `method` names the call in logs and metrics; undefined: not recorded (health calls, probed every few seconds). */
-export function unary<Req, Res>(context: TransportContext, method: string | undefined, handler: UnaryHandler<Req, Res>): handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  context: TransportContext,
+  method: string | undefined,
+  handler: UnaryHandler<Req, Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const startedAt = performance.now();
     const log: Record<string, unknown> = {};
     const { signal, end } = callSignal({ cancelled: cancellation(call), deadline: deadlineOf(call) });
     // x-instance goes with the answer (headers with a response, trailers with an error), never before: once headers
     // arrive grpc-js commits the call, and an UNAVAILABLE after them (loading, draining) would not be retried.
-    (async () => handler(call.request, { signal, metadata: call.metadata, log }))().then(
-      (response) => {
-        call.sendMetadata(instanceHeader(context));
-        callback(null, response);
-        if (method) recordCall(context, method, startedAt, log);
-      },
-      (error: unknown) => {
-        const serviceError = toServiceError(error);
-        callback(grpcError(serviceError, instanceHeader(context)));
-        if (method) recordCall(context, method, startedAt, log, serviceError);
-      },
-    ).finally(end);
+    (async () => handler(call.request, { signal, metadata: call.metadata, log }))()
+      .then(
+        (response) => {
+          call.sendMetadata(instanceHeader(context));
+          callback(null, response);
+          if (method) recordCall(context, method, startedAt, log);
+        },
+        (error: unknown) => {
+          const serviceError = toServiceError(error);
+          callback(grpcError(serviceError, instanceHeader(context)));
+          if (method) recordCall(context, method, startedAt, log, serviceError);
+        },
+      )
+      .finally(end);
   };
 }
 
-export function bidi<Req, Res>(context: TransportContext, method: string, handler: StreamHandler<Req, Res>): handleBidiStreamingCall<Req, Res> {
+export function bidi<Req, Res>(
+  context: TransportContext,
+  method: string,
+  handler: StreamHandler<Req, Res>,
+): handleBidiStreamingCall<Req, Res> {
   let openStreams = 0;
   return (call) => {
     const startedAt = performance.now();
@@ -71,7 +86,10 @@ export function bidi<Req, Res>(context: TransportContext, method: string, handle
       const service = requireService(context);
       service.assertServing();
       if (openStreams >= service.limits.maxStreams) {
-        throw new ServiceError(Code.RESOURCE_EXHAUSTED, `too many concurrent streams (limit ${service.limits.maxStreams}); retry later`);
+        throw new ServiceError(
+          Code.RESOURCE_EXHAUSTED,
+          `too many concurrent streams (limit ${service.limits.maxStreams}); retry later`,
+        );
       }
       openStreams++;
       context.metrics.activeStreams.inc();
@@ -83,7 +101,9 @@ export function bidi<Req, Res>(context: TransportContext, method: string, handle
           // The client's reading speed paces the answers, and so the reading. once() with a signal removes its
           // listeners either way.
           if (!call.write(response) && !cancelled.aborted) {
-            await once(call, 'drain', { signal: cancelled }).catch((error: unknown) => { if (!cancelled.aborted) throw error; });
+            await once(call, 'drain', { signal: cancelled }).catch((error: unknown) => {
+              if (!cancelled.aborted) throw error;
+            });
           }
         }
       } catch (error) {
@@ -164,5 +184,9 @@ function instanceHeader(context: TransportContext): Metadata {
 
 /** Caller mistakes keep their code and message; internal faults say only that (the log has the details). */
 function grpcError(error: ServiceError, trailers?: Metadata): ServerErrorResponse {
-  return Object.assign(new Error(error.message), { code: error.code as number as status, details: error.message, metadata: trailers });
+  return Object.assign(new Error(error.message), {
+    code: error.code as number as status,
+    details: error.message,
+    metadata: trailers,
+  });
 }

@@ -27,7 +27,9 @@ export function predictStream(context: TransportContext): StreamHandler<PredictR
     const answers = processFrames(service, inputs(requests), {
       ...options,
       signal: call.signal,
-      ...frameMetrics(context.metrics, () => { log.frames = Number(log.frames) + 1; }),
+      ...frameMetrics(context.metrics, () => {
+        log.frames = Number(log.frames) + 1;
+      }),
     });
     for await (const answer of answers) {
       yield answer.error ? toErrorResponse(answer.id, answer.error, modelRef) : toPredictResponse(answer.prediction);
@@ -48,7 +50,8 @@ function streamOptions(metadata: Metadata, serverMax: number): { policy: FramePo
   let maxInFlight = serverMax;
   if (raw !== undefined) {
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw invalidArgument(`${MAX_IN_FLIGHT_HEADER} must be a whole number ≥ 1, got "${String(raw)}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw invalidArgument(`${MAX_IN_FLIGHT_HEADER} must be a whole number ≥ 1, got "${String(raw)}"`);
     maxInFlight = Math.min(n, serverMax);
   }
   return { policy: policyValue, maxInFlight };

@@ -24,6 +24,8 @@ export function createReflectionService(descriptorSet: FileDescriptorSet): Refle
   const fileDescriptorProtos = descriptorSet.file.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)));
   // @grpc/reflection reads only `fileDescriptorProtos` from a package definition's entries and indexes each file by its
   // own name; a definition from proto-loader would hand it protobufjs' regrouped files (modelhub_v1.proto, no imports).
-  const definition = { descriptorSet: { fileDescriptorProtos } } as unknown as ConstructorParameters<typeof ReflectionService>[0];
+  const definition = { descriptorSet: { fileDescriptorProtos } } as unknown as ConstructorParameters<
+    typeof ReflectionService
+  >[0];
   return new ReflectionService(definition);
 }

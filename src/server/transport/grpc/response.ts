@@ -15,7 +15,11 @@ export function toPredictResponse(prediction: Prediction): PredictResponse {
 }
 
 /** A failed frame inside PredictStream: the stream goes on. */
-export function toErrorResponse(id: string, error: ServiceError, model: { id: string; name: string } | undefined): PredictResponse {
+export function toErrorResponse(
+  id: string,
+  error: ServiceError,
+  model: { id: string; name: string } | undefined,
+): PredictResponse {
   return {
     id,
     outputs: [],

@@ -38,17 +38,24 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
   const interceptors: ServerInterceptor[] = [];
   const tokens = options.security?.tokens;
   if (tokens) {
-    interceptors.push(bearerAuthInterceptor({
-      verifier: tokens, publicReflection: options.security!.publicReflection, logger: context.logger, metrics: context.metrics,
-    }));
+    interceptors.push(
+      bearerAuthInterceptor({
+        verifier: tokens,
+        publicReflection: options.security!.publicReflection,
+        logger: context.logger,
+        metrics: context.metrics,
+      }),
+    );
   }
   const serverOptions: ServerOptions = {
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
-    ...(options.maxConnectionAgeMs ? {
-      'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
-      'grpc.max_connection_age_grace_ms': 30_000,
-    } : {}),
+    ...(options.maxConnectionAgeMs
+      ? {
+          'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
+          'grpc.max_connection_age_grace_ms': 30_000,
+        }
+      : {}),
     interceptors,
   };
   const server = new Server(serverOptions);
@@ -66,8 +73,11 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
   createReflectionService(loadDescriptorSet()).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${formatHost(options.host)}:${options.port}`, serverCredentials(options.security?.tls),
-      (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    server.bindAsync(
+      `${formatHost(options.host)}:${options.port}`,
+      serverCredentials(options.security?.tls),
+      (error, boundPort) => (error ? reject(error) : resolve(boundPort)),
+    );
   });
   return {
     server,
@@ -82,7 +92,11 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
 /** TLS when configured; with a client CA, clients must present a certificate it signed (the handshake fails otherwise). */
 export function serverCredentials(tls: TlsMaterial | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
+  return ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ private_key: tls.key, cert_chain: tls.cert }],
+    tls.clientCa !== undefined,
+  );
 }
 
 function formatHost(host: string): string {

@@ -56,7 +56,11 @@ export async function fetchAllowed(raw: string, limits: FetchLimits, signal?: Ab
   const fetching = callSignal({ cancelled: signal, deadline: Date.now() + limits.timeoutMs });
   try {
     for (let redirects = 0; ; redirects++) {
-      const response = await fetch(url, { redirect: 'manual', signal: fetching.signal, headers: { accept: 'image/png, image/jpeg' } });
+      const response = await fetch(url, {
+        redirect: 'manual',
+        signal: fetching.signal,
+        headers: { accept: 'image/png, image/jpeg' },
+      });
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location !== null) {
         await response.body?.cancel();

@@ -33,7 +33,10 @@ export function httpCalls(context: TransportContext, defaultTimeoutMs: number) {
       const log: Record<string, unknown> = { requestId: request.id };
       let end = () => {};
       try {
-        const call = callSignal({ cancelled: disconnectSignal(reply), deadline: Date.now() + timeoutOf(request, defaultTimeoutMs) });
+        const call = callSignal({
+          cancelled: disconnectSignal(reply),
+          deadline: Date.now() + timeoutOf(request, defaultTimeoutMs),
+        });
         end = call.end;
         const answer = await handler(request, { signal: call.signal, log });
         recordCall(context, method, startedAt, log);
@@ -66,7 +69,9 @@ function timeoutOf(request: FastifyRequest, defaultMs: number): number {
   if (header === undefined) return serverMs;
   const ms = Number(header);
   if (typeof header !== 'string' || !/^\d+$/.test(header) || ms < 1) {
-    throw invalidArgument(`${REQUEST_TIMEOUT_HEADER} must be a whole number of milliseconds ≥ 1, got ${JSON.stringify(header)}`);
+    throw invalidArgument(
+      `${REQUEST_TIMEOUT_HEADER} must be a whole number of milliseconds ≥ 1, got ${JSON.stringify(header)}`,
+    );
   }
   return Math.min(ms, serverMs);
 }

@@ -81,7 +81,12 @@ export function modelInfoRoutes(app: FastifyInstance, context: TransportContext)
       backend: runtime.backend,
       threads: runtime.threads,
       pretrained: runtime.pretrained,
-      weights: { source: runtime.weightsSource, format: runtime.weightsFormat, sha256: runtime.weightsSha256, seed: runtime.seed },
+      weights: {
+        source: runtime.weightsSource,
+        format: runtime.weightsFormat,
+        sha256: runtime.weightsSha256,
+        seed: runtime.seed,
+      },
       instance: runtime.instance,
       version: runtime.version,
       maxMessageBytes: runtime.maxMessageBytes,

@@ -35,8 +35,12 @@ export function toModelHubPrediction(prediction: Prediction): ModelHubPrediction
 export function formatTimestamp(date: Date): string {
   const pad = (value: number, width = 2) => String(value).padStart(width, '0');
   return [
-    pad(date.getUTCFullYear(), 4), pad(date.getUTCMonth() + 1), pad(date.getUTCDate()),
-    pad(date.getUTCHours()), pad(date.getUTCMinutes()), pad(date.getUTCSeconds()),
+    pad(date.getUTCFullYear(), 4),
+    pad(date.getUTCMonth() + 1),
+    pad(date.getUTCDate()),
+    pad(date.getUTCHours()),
+    pad(date.getUTCMinutes()),
+    pad(date.getUTCSeconds()),
     pad(date.getUTCMilliseconds() * 1000, 6),
   ].join('-');
 }

@@ -10,8 +10,15 @@ export const PAGE_DIR = fileURLToPath(new URL('../../../../src/server/transport/
 
 /** Same-origin only: the page loads nothing from elsewhere and no inline script can run. */
 const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'", "img-src 'self' blob: data:", "style-src 'self'", "script-src 'self'", "connect-src 'self'",
-  "object-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  "default-src 'self'",
+  "img-src 'self' blob: data:",
+  "style-src 'self'",
+  "script-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 const FILES: Record<string, { file: string; type: string }> = {
@@ -28,6 +35,11 @@ export function pageRoutes(app: FastifyInstance): void {
     // Read once at start-up: a missing file fails the server's start, not a visitor's request.
     const body = readFileSync(`${PAGE_DIR}${file}`);
     app.get(path, async (_request, reply) =>
-      reply.type(type).header('content-security-policy', CONTENT_SECURITY_POLICY).header('cache-control', 'no-cache').send(body));
+      reply
+        .type(type)
+        .header('content-security-policy', CONTENT_SECURITY_POLICY)
+        .header('cache-control', 'no-cache')
+        .send(body),
+    );
   }
 }

@@ -17,24 +17,48 @@ export const FILE_FIELD = 'file';
 
 type ImageSource = (service: ModelService) => Promise<Uint8Array>;
 
-export function predictRoutes(app: FastifyInstance, context: TransportContext, calls: HttpCalls, fetchLimits: FetchLimits): void {
-  app.post('/api/predict', calls('rest:predict', (request, call) =>
-    predictFrom(context, request, call, () => readUpload(request))));
+export function predictRoutes(
+  app: FastifyInstance,
+  context: TransportContext,
+  calls: HttpCalls,
+  fetchLimits: FetchLimits,
+): void {
+  app.post(
+    '/api/predict',
+    calls('rest:predict', (request, call) => predictFrom(context, request, call, () => readUpload(request))),
+  );
 
-  app.get<{ Querystring: { fileurl?: string } }>('/api/predict', calls('rest:predict_url', (request, call) =>
-    predictFrom(context, request, call, () => {
-      const { fileurl } = request.query;
-      if (typeof fileurl !== 'string' || fileurl === '') {
-        throw invalidArgument('GET /api/predict needs ?fileurl=<URL of a PNG or JPEG>; or POST the image as multipart field "file"');
-      }
-      return fetchAllowed(fileurl, fetchLimits, call.signal);
-    })));
+  app.get<{ Querystring: { fileurl?: string } }>(
+    '/api/predict',
+    calls('rest:predict_url', (request, call) =>
+      predictFrom(context, request, call, () => {
+        const { fileurl } = request.query;
+        if (typeof fileurl !== 'string' || fileurl === '') {
+          throw invalidArgument(
+            'GET /api/predict needs ?fileurl=<URL of a PNG or JPEG>; or POST the image as multipart field "file"',
+          );
+        }
+        return fetchAllowed(fileurl, fetchLimits, call.signal);
+      }),
+    ),
+  );
 
-  app.get<{ Querystring: { filename?: string } }>('/api/predict_sample', calls('rest:predict_sample', (request, call) =>
-    predictFrom(context, request, call, (service) => readSample(service.runtime.contrib, sampleNameOf(request.query)))));
+  app.get<{ Querystring: { filename?: string } }>(
+    '/api/predict_sample',
+    calls('rest:predict_sample', (request, call) =>
+      predictFrom(context, request, call, (service) =>
+        readSample(service.runtime.contrib, sampleNameOf(request.query)),
+      ),
+    ),
+  );
 }
 
-async function predictFrom(context: TransportContext, request: FastifyRequest, call: HttpCall, source: ImageSource): Promise<ModelHubPrediction> {
+async function predictFrom(
+  context: TransportContext,
+  request: FastifyRequest,
+  call: HttpCall,
+  source: ImageSource,
+): Promise<ModelHubPrediction> {
   const service = requireService(context);
   // Refuse before reading an upload or fetching a URL for a server that will not run it.
   service.assertServing();

@@ -70,7 +70,9 @@ export function sampleRoutes(app: FastifyInstance, context: TransportContext): v
 /** ?filename= of predict_sample, as ModelHub names it. */
 export function sampleNameOf(query: { filename?: unknown }): string {
   if (typeof query.filename !== 'string' || query.filename === '') {
-    throw invalidArgument('GET /api/predict_sample needs ?filename=<name of a sample> (GET /api/get_samples lists them)');
+    throw invalidArgument(
+      'GET /api/predict_sample needs ?filename=<name of a sample> (GET /api/get_samples lists them)',
+    );
   }
   return query.filename;
 }

@@ -54,7 +54,13 @@ export function buildHttpApp(context: TransportContext, options: HttpServerOptio
     genReqId: () => randomUUID(),
     requestIdHeader: 'x-request-id',
     ...(tls
-      ? { https: { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) } }
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+          },
+        }
       : {}),
   }) as unknown as FastifyInstance;
 
@@ -63,7 +69,8 @@ export function buildHttpApp(context: TransportContext, options: HttpServerOptio
   });
   app.setErrorHandler(errorHandler(context));
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new ServiceError(Code.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)));
+    sendError(reply, new ServiceError(Code.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-request-id', request.id);

@@ -14,13 +14,20 @@ import type { TransportContext } from '../../core/transport-context.js';
 import { Code, ServiceError, toServiceError } from '../../errors.js';
 import { frameMetrics, type StreamHandler } from '../grpc/handle.js';
 import {
-  asDecodable, decodeModelInferRequest, emptyInferResponse, toInferResponse, usesRawContents,
-  UndecodableRequest, type IncomingInferRequest,
+  asDecodable,
+  decodeModelInferRequest,
+  emptyInferResponse,
+  toInferResponse,
+  usesRawContents,
+  UndecodableRequest,
+  type IncomingInferRequest,
 } from './grpc-messages.js';
 import { elementError, elementInput, probabilitiesOf } from './infer.js';
 import { encodeOutputs, type DecodedRequest } from './tensors.js';
 
-export function modelStreamInfer(context: TransportContext): StreamHandler<IncomingInferRequest, ModelStreamInferResponse> {
+export function modelStreamInfer(
+  context: TransportContext,
+): StreamHandler<IncomingInferRequest, ModelStreamInferResponse> {
   return async function* (requests, call) {
     const { service, log } = call;
     /** Requests read and not yet answered, in order. */
@@ -55,7 +62,11 @@ export function modelStreamInfer(context: TransportContext): StreamHandler<Incom
 }
 
 /** The call's requests as frames for the core, each request noted in `waiting` first. */
-async function* frames(requests: AsyncIterable<IncomingInferRequest>, service: ModelService, waiting: StreamRequest[]): AsyncGenerator<PredictInput> {
+async function* frames(
+  requests: AsyncIterable<IncomingInferRequest>,
+  service: ModelService,
+  waiting: StreamRequest[],
+): AsyncGenerator<PredictInput> {
   let sequence = 0;
   for await (const request of requests) {
     const frameId = String(sequence++);
@@ -83,7 +94,9 @@ class StreamRequest {
   constructor(
     private readonly id: string,
     private readonly service: ModelService,
-    private readonly request: { readonly decoded: DecodedRequest; readonly raw: boolean } | { readonly error: ServiceError },
+    private readonly request:
+      | { readonly decoded: DecodedRequest; readonly raw: boolean }
+      | { readonly error: ServiceError },
   ) {}
 
   /** Takes the next frame answer of this request; the response once all its frames have answered. */
@@ -100,6 +113,9 @@ class StreamRequest {
   }
 
   failed(error: ServiceError): ModelStreamInferResponse {
-    return { errorMessage: `${Code[error.code] ?? error.code}: ${error.message}`, inferResponse: emptyInferResponse(this.id) };
+    return {
+      errorMessage: `${Code[error.code] ?? error.code}: ${error.message}`,
+      inferResponse: emptyInferResponse(this.id),
+    };
   }
 }

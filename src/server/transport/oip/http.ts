@@ -12,7 +12,13 @@ import type { HttpCall, HttpCalls } from '../http/handle.js';
 import { isReady, LIVE_ROUTE, MODEL_READY_ROUTES, READY_ROUTE } from './health.js';
 import { runInference } from './infer.js';
 import { MODEL_NAME, MODEL_VERSION, maxRequestBatch, modelMetadata, resolveModel, serverMetadata } from './model.js';
-import { decodeInferRequest, encodeOutputs, type InferRequest, type OutputTensor, type TensorContents } from './tensors.js';
+import {
+  decodeInferRequest,
+  encodeOutputs,
+  type InferRequest,
+  type OutputTensor,
+  type TensorContents,
+} from './tensors.js';
 
 interface ModelParams {
   model: string;
@@ -56,7 +62,11 @@ const INFER_BODY_SCHEMA = {
     },
     outputs: {
       type: 'array',
-      items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object' } } },
+      items: {
+        type: 'object',
+        required: ['name'],
+        properties: { name: { type: 'string' }, parameters: { type: 'object' } },
+      },
     },
   },
 } as const;
@@ -92,12 +102,19 @@ export function oipRoutes(app: FastifyInstance, context: TransportContext, calls
   }
 
   for (const route of INFER_ROUTES) {
-    app.post<{ Params: ModelParams; Body: JsonInferRequest }>(route, {
-      schema: { body: INFER_BODY_SCHEMA },
-      // The shared handler's message for a wrong content type is about ModelHub's multipart upload.
-      errorHandler: errorHandler(context,
-        (request) => `POST ${request.url.split('?')[0]} takes a JSON inference request (content-type: application/json)`),
-    }, calls('rest:v2_infer', (request, call) => infer(context, request, call)));
+    app.post<{ Params: ModelParams; Body: JsonInferRequest }>(
+      route,
+      {
+        schema: { body: INFER_BODY_SCHEMA },
+        // The shared handler's message for a wrong content type is about ModelHub's multipart upload.
+        errorHandler: errorHandler(
+          context,
+          (request) =>
+            `POST ${request.url.split('?')[0]} takes a JSON inference request (content-type: application/json)`,
+        ),
+      },
+      calls('rest:v2_infer', (request, call) => infer(context, request, call)),
+    );
   }
 }
 
@@ -119,10 +136,17 @@ function fromJson(body: JsonInferRequest): InferRequest {
   return {
     inputs: body.inputs.map((input) => {
       if (input.parameters?.binary_data_size !== undefined) {
-        throw invalidArgument(`input ${JSON.stringify(input.name)}: the binary tensor data extension is not supported; ` +
-          'send "data" as JSON (BYTES elements as base64 strings)');
+        throw invalidArgument(
+          `input ${JSON.stringify(input.name)}: the binary tensor data extension is not supported; ` +
+            'send "data" as JSON (BYTES elements as base64 strings)',
+        );
       }
-      return { name: input.name, datatype: input.datatype, shape: input.shape, contents: jsonContents(input.name, input.data) };
+      return {
+        name: input.name,
+        datatype: input.datatype,
+        shape: input.shape,
+        contents: jsonContents(input.name, input.data),
+      };
     }),
     outputs: (body.outputs ?? []).map(({ name, parameters }) => ({ name, parameters: parameters ?? {} })),
   };
@@ -136,7 +160,8 @@ function jsonContents(name: string, data: readonly unknown[]): TensorContents {
     return {
       kind: 'bytes',
       elements: (values as string[]).map((text, index) => {
-        if (!BASE64.test(text)) throw invalidArgument(`input ${JSON.stringify(name)} element ${index} is not a base64 string`);
+        if (!BASE64.test(text))
+          throw invalidArgument(`input ${JSON.stringify(name)} element ${index} is not a base64 string`);
         return Buffer.from(text, 'base64');
       }),
     };

@@ -32,13 +32,23 @@ export function elementError(error: unknown, inputName: string, index: number): 
 }
 
 /** Runs every element at once (they queue like separate Predicts); the first failure cancels the rest. */
-export async function runInference(service: ModelService, decoded: DecodedRequest, signal?: AbortSignal): Promise<InferenceResult> {
+export async function runInference(
+  service: ModelService,
+  decoded: DecodedRequest,
+  signal?: AbortSignal,
+): Promise<InferenceResult> {
   const classes = service.metadata().labels.length;
   const elements = callSignal({ cancelled: signal });
   try {
-    const predictions = await Promise.all(decoded.images.map((image, index) =>
-      service.predict(elementInput(service, image, String(index)), { signal: elements.signal })
-        .catch((error: unknown) => { throw elementError(error, decoded.inputName, index); })));
+    const predictions = await Promise.all(
+      decoded.images.map((image, index) =>
+        service
+          .predict(elementInput(service, image, String(index)), { signal: elements.signal })
+          .catch((error: unknown) => {
+            throw elementError(error, decoded.inputName, index);
+          }),
+      ),
+    );
     return {
       rows: predictions.map((prediction) => probabilitiesOf(prediction, classes)),
       timings: {

@@ -56,11 +56,16 @@ export function maxRequestBatch(service: ModelService): number {
 /** NOT_FOUND for any model but ours; an empty version means "the server's choice", which is `1`. */
 export function resolveModel(name: string, version: string): void {
   if (name !== MODEL_NAME) {
-    throw new ServiceError(Code.NOT_FOUND, `unknown model ${JSON.stringify(name)}: this server serves ${JSON.stringify(MODEL_NAME)}`);
+    throw new ServiceError(
+      Code.NOT_FOUND,
+      `unknown model ${JSON.stringify(name)}: this server serves ${JSON.stringify(MODEL_NAME)}`,
+    );
   }
   if (version !== '' && version !== MODEL_VERSION) {
-    throw new ServiceError(Code.NOT_FOUND,
-      `model ${JSON.stringify(MODEL_NAME)} has no version ${JSON.stringify(version)}; its only version is ${JSON.stringify(MODEL_VERSION)}`);
+    throw new ServiceError(
+      Code.NOT_FOUND,
+      `model ${JSON.stringify(MODEL_NAME)} has no version ${JSON.stringify(version)}; its only version is ${JSON.stringify(MODEL_VERSION)}`,
+    );
   }
 }
 

@@ -55,8 +55,18 @@ export interface DecodedRequest {
 }
 
 export type OutputTensor =
-  | { readonly name: string; readonly datatype: 'FP32'; readonly shape: readonly number[]; readonly values: Float32Array }
-  | { readonly name: string; readonly datatype: 'BYTES'; readonly shape: readonly number[]; readonly elements: readonly string[] };
+  | {
+      readonly name: string;
+      readonly datatype: 'FP32';
+      readonly shape: readonly number[];
+      readonly values: Float32Array;
+    }
+  | {
+      readonly name: string;
+      readonly datatype: 'BYTES';
+      readonly shape: readonly number[];
+      readonly elements: readonly string[];
+    };
 
 const INPUT_HELP = `"${IMAGE_INPUT}" (BYTES, shape [N], encoded PNG or JPEG) or "${PIXELS_INPUT}" (UINT8, shape [N, H, W, 3], RGB)`;
 const CHANNELS = 3;
@@ -65,7 +75,9 @@ const CHANNELS = 3;
 export function decodeInferRequest(request: InferRequest, maxBatch: number): DecodedRequest {
   if (request.inputs.length !== 1) {
     const names = request.inputs.map((input) => JSON.stringify(input.name)).join(', ');
-    throw invalidArgument(`expected exactly one input tensor, ${INPUT_HELP}; got ${request.inputs.length}${names ? ` (${names})` : ''}`);
+    throw invalidArgument(
+      `expected exactly one input tensor, ${INPUT_HELP}; got ${request.inputs.length}${names ? ` (${names})` : ''}`,
+    );
   }
   const input = request.inputs[0]!;
   let images: ImageInput[];
@@ -86,7 +98,9 @@ function encodedImages(input: InputTensor, maxBatch: number): ImageInput[] {
   checkDatatype(input, 'BYTES');
   const shape = input.shape;
   if (shape.length !== 1 || !inBatch(shape[0]!, maxBatch)) {
-    throw invalidArgument(`input "${input.name}" has shape ${formatShape(shape)}; expected [N] with 1 ≤ N ≤ ${maxBatch}`);
+    throw invalidArgument(
+      `input "${input.name}" has shape ${formatShape(shape)}; expected [N] with 1 ≤ N ≤ ${maxBatch}`,
+    );
   }
   const count = shape[0]!;
   const { contents } = input;
@@ -99,13 +113,19 @@ function encodedImages(input: InputTensor, maxBatch: number): ImageInput[] {
       elements = contents.elements;
       break;
     case 'none':
-      throw invalidArgument(`input "${input.name}" has no contents; shape ${formatShape(shape)} needs ${count} encoded image(s)`);
+      throw invalidArgument(
+        `input "${input.name}" has no contents; shape ${formatShape(shape)} needs ${count} encoded image(s)`,
+      );
     default:
-      throw invalidArgument(`input "${input.name}" is BYTES: send each encoded image as one bytes element ` +
-        `(gRPC contents.bytes_contents or raw_input_contents; REST a base64 string); got ${describe(contents)}`);
+      throw invalidArgument(
+        `input "${input.name}" is BYTES: send each encoded image as one bytes element ` +
+          `(gRPC contents.bytes_contents or raw_input_contents; REST a base64 string); got ${describe(contents)}`,
+      );
   }
   if (elements.length !== count) {
-    throw invalidArgument(`input "${input.name}" has ${elements.length} element(s); shape ${formatShape(shape)} needs ${count}`);
+    throw invalidArgument(
+      `input "${input.name}" has ${elements.length} element(s); shape ${formatShape(shape)} needs ${count}`,
+    );
   }
   return elements.map((bytes) => ({ kind: 'encoded', bytes }));
 }
@@ -114,8 +134,16 @@ function pixelImages(input: InputTensor, maxBatch: number): ImageInput[] {
   checkDatatype(input, 'UINT8');
   const shape = input.shape;
   const [count = 0, height = 0, width = 0, channels = 0] = shape;
-  if (shape.length !== 4 || !inBatch(count, maxBatch) || !isPositiveInteger(height) || !isPositiveInteger(width) || channels !== CHANNELS) {
-    throw invalidArgument(`input "${input.name}" has shape ${formatShape(shape)}; expected [N, H, W, 3] (RGB) with 1 ≤ N ≤ ${maxBatch} and H, W ≥ 1`);
+  if (
+    shape.length !== 4 ||
+    !inBatch(count, maxBatch) ||
+    !isPositiveInteger(height) ||
+    !isPositiveInteger(width) ||
+    channels !== CHANNELS
+  ) {
+    throw invalidArgument(
+      `input "${input.name}" has shape ${formatShape(shape)}; expected [N, H, W, 3] (RGB) with 1 ≤ N ≤ ${maxBatch} and H, W ≥ 1`,
+    );
   }
   const frameSize = height * width * CHANNELS;
   const expected = count * frameSize;
@@ -124,26 +152,37 @@ function pixelImages(input: InputTensor, maxBatch: number): ImageInput[] {
   switch (contents.kind) {
     case 'raw':
       if (contents.bytes.length !== expected) {
-        throw invalidArgument(`raw contents of input "${input.name}" are ${contents.bytes.length} bytes; shape ${formatShape(shape)} needs ${expected}`);
+        throw invalidArgument(
+          `raw contents of input "${input.name}" are ${contents.bytes.length} bytes; shape ${formatShape(shape)} needs ${expected}`,
+        );
       }
       data = contents.bytes;
       break;
     case 'numbers':
       if (contents.values.length !== expected) {
-        throw invalidArgument(`input "${input.name}" has ${contents.values.length} values; shape ${formatShape(shape)} needs ${expected}`);
+        throw invalidArgument(
+          `input "${input.name}" has ${contents.values.length} values; shape ${formatShape(shape)} needs ${expected}`,
+        );
       }
       data = toUint8(contents.values, input.name);
       break;
     case 'none':
-      throw invalidArgument(`input "${input.name}" has no contents; shape ${formatShape(shape)} needs ${expected} values`);
+      throw invalidArgument(
+        `input "${input.name}" has no contents; shape ${formatShape(shape)} needs ${expected} values`,
+      );
     default:
-      throw invalidArgument(`input "${input.name}" is UINT8: send its values as numbers 0–255 ` +
-        `(gRPC contents.uint_contents or raw_input_contents; REST a flat array of numbers); got ${describe(contents)}`);
+      throw invalidArgument(
+        `input "${input.name}" is UINT8: send its values as numbers 0–255 ` +
+          `(gRPC contents.uint_contents or raw_input_contents; REST a flat array of numbers); got ${describe(contents)}`,
+      );
   }
-  return Array.from({ length: count }, (_, i): ImageInput => ({
-    kind: 'raw',
-    raw: { width, height, format: 'RGB8', data: data.subarray(i * frameSize, (i + 1) * frameSize) },
-  }));
+  return Array.from(
+    { length: count },
+    (_, i): ImageInput => ({
+      kind: 'raw',
+      raw: { width, height, format: 'RGB8', data: data.subarray(i * frameSize, (i + 1) * frameSize) },
+    }),
+  );
 }
 
 function checkDatatype(input: InputTensor, expected: string): void {
@@ -169,21 +208,29 @@ function planOutputs(requested: readonly RequestedOutput[]): OutputPlan[] {
   const seen = new Set<string>();
   return requested.map(({ name, parameters }) => {
     if (name !== PROBABILITIES_OUTPUT) {
-      throw invalidArgument(`unknown output ${JSON.stringify(name)}: the model's output is "${PROBABILITIES_OUTPUT}" (FP32, shape [N, classes])`);
+      throw invalidArgument(
+        `unknown output ${JSON.stringify(name)}: the model's output is "${PROBABILITIES_OUTPUT}" (FP32, shape [N, classes])`,
+      );
     }
     if (seen.has(name)) throw invalidArgument(`output "${name}" is requested more than once`);
     seen.add(name);
     const k = parameters[CLASSIFICATION_PARAMETER];
     if (k === undefined) return { name };
     if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 1) {
-      throw invalidArgument(`output parameter "${CLASSIFICATION_PARAMETER}" must be a whole number ≥ 1 (int64); got ${JSON.stringify(k)}`);
+      throw invalidArgument(
+        `output parameter "${CLASSIFICATION_PARAMETER}" must be a whole number ≥ 1 (int64); got ${JSON.stringify(k)}`,
+      );
     }
     return { name, classification: k };
   });
 }
 
 /** One output tensor per planned output, from each element's probabilities (class order). */
-export function encodeOutputs(plan: readonly OutputPlan[], rows: readonly Float32Array[], labels: readonly string[]): OutputTensor[] {
+export function encodeOutputs(
+  plan: readonly OutputPlan[],
+  rows: readonly Float32Array[],
+  labels: readonly string[],
+): OutputTensor[] {
   return plan.map((output): OutputTensor => {
     if (output.classification === undefined) {
       const values = new Float32Array(rows.length * labels.length);
@@ -193,7 +240,8 @@ export function encodeOutputs(plan: readonly OutputPlan[], rows: readonly Float3
     // k past the class count means all of them, as Predict's top_k.
     const k = Math.min(output.classification, labels.length);
     const elements = rows.flatMap((row) =>
-      toLabelList(row, labels, k, true).map(({ probability, index, label }) => `${probability}:${index}:${label}`));
+      toLabelList(row, labels, k, true).map(({ probability, index, label }) => `${probability}:${index}:${label}`),
+    );
     return { name: output.name, datatype: 'BYTES', shape: [rows.length, k], elements };
   });
 }
@@ -205,12 +253,16 @@ export function splitBytesElements(raw: Uint8Array, what: string): Uint8Array[] 
   let offset = 0;
   while (offset < raw.length) {
     if (raw.length - offset < 4) {
-      throw invalidArgument(`${what}: ${raw.length - offset} byte(s) left where element ${elements.length}'s 4-byte length should be`);
+      throw invalidArgument(
+        `${what}: ${raw.length - offset} byte(s) left where element ${elements.length}'s 4-byte length should be`,
+      );
     }
     const length = view.getUint32(offset, true);
     offset += 4;
     if (length > raw.length - offset) {
-      throw invalidArgument(`${what}: element ${elements.length} declares ${length} bytes but only ${raw.length - offset} follow`);
+      throw invalidArgument(
+        `${what}: element ${elements.length} declares ${length} bytes but only ${raw.length - offset} follow`,
+      );
     }
     elements.push(raw.subarray(offset, offset + length));
     offset += length;
@@ -250,10 +302,15 @@ function formatShape(shape: readonly number[]): string {
 
 function describe(contents: TensorContents): string {
   switch (contents.kind) {
-    case 'raw': return 'raw contents';
-    case 'bytes': return 'byte strings';
-    case 'numbers': return 'numbers';
-    case 'none': return 'no contents';
-    case 'other': return contents.found;
+    case 'raw':
+      return 'raw contents';
+    case 'bytes':
+      return 'byte strings';
+    case 'numbers':
+      return 'numbers';
+    case 'none':
+      return 'no contents';
+    case 'other':
+      return contents.found;
   }
 }

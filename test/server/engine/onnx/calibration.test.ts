@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../../../../src/server/config.js';
 import { parseModelHubConfig } from '../../../../src/server/contrib.js';
-import { chooseRange, entropyBins, percentileBins, type TensorStats } from '../../../../src/server/engine/onnx/calibrate.js';
+import {
+  chooseRange,
+  entropyBins,
+  percentileBins,
+  type TensorStats,
+} from '../../../../src/server/engine/onnx/calibrate.js';
 import {
   CalibrationError,
   calibrationCachePath,
@@ -54,7 +59,9 @@ describe('quantisation arithmetic', () => {
     const { data, scales } = quantizeKernelPerChannel(kernel, 3);
     expect([...scales]).toEqual([Math.fround(1 / 127), Math.fround(0.04 / 127), 1]);
     expect([...data]).toEqual([127, -64, 32, 32, 95, -127, 0, 0, 0]);
-    kernel.forEach((w, i) => expect(Math.abs(data[i]! * scales[Math.floor(i / 3)]! - w)).toBeLessThanOrEqual(scales[Math.floor(i / 3)]! / 2));
+    kernel.forEach((w, i) =>
+      expect(Math.abs(data[i]! * scales[Math.floor(i / 3)]! - w)).toBeLessThanOrEqual(scales[Math.floor(i / 3)]! / 2),
+    );
     expect(() => quantizeKernelPerChannel(kernel, 2)).toThrow(/2 output channels do not divide/);
   });
 
@@ -68,7 +75,10 @@ describe('range methods', () => {
   /** |x| of a standard normal sample in 2048 bins over [0, max], and that max. */
   function normalStats(): TensorStats {
     const random = prng(3);
-    const values = Array.from({ length: 200_000 }, () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()));
+    const values = Array.from(
+      { length: 200_000 },
+      () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()),
+    );
     const min = values.reduce((a, b) => Math.min(a, b));
     const max = values.reduce((a, b) => Math.max(a, b));
     const maxAbs = Math.max(-min, max);
@@ -107,15 +117,23 @@ describe('fidelity of one image', () => {
     const fp32 = [0.4, 0.2, 0.15, 0.1, 0.08, 0.07];
     const int8 = [0.3, 0.35, 0.15, 0.1, 0.02, 0.08];
     expect(fidelity(fp32, int8)).toEqual({
-      fp32Top1: 0, int8Top1: 1, fp32Top1Probability: 0.4, int8Top1Probability: 0.35,
-      top1Agrees: false, top5Overlap: 4, maxAbsDiff: expect.closeTo(0.15, 10),
+      fp32Top1: 0,
+      int8Top1: 1,
+      fp32Top1Probability: 0.4,
+      int8Top1Probability: 0.35,
+      top1Agrees: false,
+      top5Overlap: 4,
+      maxAbsDiff: expect.closeTo(0.15, 10),
     });
   });
 });
 
 describe('int8 dot-product CPU flags (the start-up warning)', () => {
   it('finds VNNI and AMX on x86 and the dot-product extension on Arm', () => {
-    expect(int8DotFlags('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_tile amx_int8\n')).toEqual(['avx512_vnni', 'amx_int8']);
+    expect(int8DotFlags('processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni amx_tile amx_int8\n')).toEqual([
+      'avx512_vnni',
+      'amx_int8',
+    ]);
     expect(int8DotFlags('flags\t\t: fpu sse avx2 avx_vnni\n')).toEqual(['avx_vnni']);
     expect(int8DotFlags('flags\t\t: fpu sse sse2 avx avx2 fma\n')).toEqual([]);
     expect(int8DotFlags('processor\t: 0\nFeatures\t: fp asimd asimddp i8mm\n')).toEqual(['asimddp', 'i8mm']);
@@ -138,7 +156,12 @@ describe('the calibration cache', () => {
   let options: CalibrateOptions;
 
   const seeded = (sha256: string): LoadedWeights => ({
-    weights: randomWeights(arch, 1), format: 'seeded-random', source: 'seeded-random', sha256, pretrained: false, seed: 1,
+    weights: randomWeights(arch, 1),
+    format: 'seeded-random',
+    source: 'seeded-random',
+    sha256,
+    pretrained: false,
+    seed: 1,
   });
 
   beforeAll(async () => {
@@ -149,8 +172,13 @@ describe('the calibration cache', () => {
     await writeFile(join(contribDir, 'sample_data', 'a.png'), await png(40, 36, 1));
     await writeFile(join(contribDir, 'sample_data', 'b.jpg'), await jpeg(50, 40, 2));
     await writeFile(join(contribDir, 'sample_data', 'notes.txt'), 'not an image, ignored');
-    const config = parseModelHubConfig(JSON.parse(await readFile(new URL('../../../../contrib_src/model/config.json', import.meta.url), 'utf8')));
-    const limits = { ...inputLimitsFromConfig(config, { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS }), targetSize: [SIZE, SIZE] as const };
+    const config = parseModelHubConfig(
+      JSON.parse(await readFile(new URL('../../../../contrib_src/model/config.json', import.meta.url), 'utf8')),
+    );
+    const limits = {
+      ...inputLimitsFromConfig(config, { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS }),
+      targetSize: [SIZE, SIZE] as const,
+    };
     options = { arch, weights: seeded('a'.repeat(64)), contribDir, limits, threads: 1 };
   });
   afterAll(async () => {
@@ -160,7 +188,11 @@ describe('the calibration cache', () => {
   it('misses, calibrates and writes; then hits with the same ranges and without running the model', async () => {
     const progress: number[] = [];
     const first = await int8Calibration({ ...options, onProgress: (done, total) => progress.push(done / total) });
-    expect(first.cache).toEqual({ path: calibrationCachePath(options.weights, contribDir, first.sha256, 'percentile'), hit: false, written: true });
+    expect(first.cache).toEqual({
+      path: calibrationCachePath(options.weights, contribDir, first.sha256, 'percentile'),
+      hit: false,
+      written: true,
+    });
     expect(first.cache.path.startsWith(join(contribDir, 'model', '.int8-cache'))).toBe(true);
     expect(existsSync(first.cache.path)).toBe(true);
     expect(first).toMatchObject({ source: join(contribDir, 'sample_data'), images: 2, method: 'percentile' });
@@ -197,36 +229,47 @@ describe('the calibration cache', () => {
 
   it('keeps the cache beside a weights file, and calibrates anyway where it cannot write one', async () => {
     const fromFile = { format: 'keras-hdf5', source: '/models/xception.h5', sha256: 'c'.repeat(64) } as const;
-    expect(calibrationCachePath(fromFile, contribDir, 'd'.repeat(64), 'percentile')).toMatch(/^\/models\/\.int8-cache\/[0-9a-f]{32}\.json$/);
+    expect(calibrationCachePath(fromFile, contribDir, 'd'.repeat(64), 'percentile')).toMatch(
+      /^\/models\/\.int8-cache\/[0-9a-f]{32}\.json$/,
+    );
 
     const readOnly = join(root, 'read-only-contrib');
     await cp(contribDir, readOnly, { recursive: true });
     await rm(join(readOnly, 'model'), { recursive: true });
     await writeFile(join(readOnly, 'model'), 'a file where the cache folder would go');
     const result = await int8Calibration({ ...options, contribDir: readOnly });
-    expect(result.cache).toMatchObject({ hit: false, written: false, writeError: expect.stringMatching(/ENOTDIR|EEXIST/) });
+    expect(result.cache).toMatchObject({
+      hit: false,
+      written: false,
+      writeError: expect.stringMatching(/ENOTDIR|EEXIST/),
+    });
     expect(result.ranges.size).toBeGreaterThan(0);
   }, 60_000);
 
   it('refuses a calibration directory that is missing, empty of images, or holds an image that does not decode', async () => {
     const missing = join(root, 'nowhere');
     await expect(int8Calibration({ ...options, calibrationDir: missing })).rejects.toThrow(
-      new CalibrationError(`calibration directory ${missing} does not exist`));
+      new CalibrationError(`calibration directory ${missing} does not exist`),
+    );
     const notADirectory = join(contribDir, 'sample_data', 'notes.txt');
-    await expect(readImageSet(notADirectory)).rejects.toThrow(`calibration directory ${notADirectory} is not a directory`);
+    await expect(readImageSet(notADirectory)).rejects.toThrow(
+      `calibration directory ${notADirectory} is not a directory`,
+    );
 
     const empty = join(root, 'no-images');
     await mkdir(empty);
     await writeFile(join(empty, 'readme.md'), '# nothing here');
     await expect(int8Calibration({ ...options, calibrationDir: empty })).rejects.toThrow(
-      `calibration directory ${empty} has no PNG or JPEG images (*.png, *.jpg, *.jpeg)`);
+      `calibration directory ${empty} has no PNG or JPEG images (*.png, *.jpg, *.jpeg)`,
+    );
 
     const broken = join(root, 'broken');
     await mkdir(broken);
     await writeFile(join(broken, 'fine.png'), await png(40, 40, 4));
     await writeFile(join(broken, 'truncated.png'), (await png(40, 40, 5)).subarray(0, 60));
     await expect(int8Calibration({ ...options, calibrationDir: broken })).rejects.toThrow(
-      new RegExp(`^calibration image ${join(broken, 'truncated.png')}: .*PNG`));
+      new RegExp(`^calibration image ${join(broken, 'truncated.png')}: .*PNG`),
+    );
     await expect(int8Calibration({ ...options, calibrationDir: broken })).rejects.toBeInstanceOf(CalibrationError);
   }, 60_000);
 });

@@ -21,7 +21,18 @@ let health: ReturnType<typeof healthClient>;
 
 beforeAll(async () => {
   // One engine run at a time, and the four requests gathered into one run (the batch wait is long enough for them all).
-  server = await startTestServer(['--engine', 'onnx', '--threads', '2', '--max-concurrency', '1', '--max-batch', String(BATCH), '--batch-wait-ms', '1000']);
+  server = await startTestServer([
+    '--engine',
+    'onnx',
+    '--threads',
+    '2',
+    '--max-concurrency',
+    '1',
+    '--max-batch',
+    String(BATCH),
+    '--batch-wait-ms',
+    '1000',
+  ]);
   client = modelClient(server.address);
   health = healthClient(server.address);
 });
@@ -41,8 +52,14 @@ it('answers a gRPC health Check while an inference is running, before the infere
   const runsBefore = await engineRuns(server);
   let predictsAnswered = 0;
   const predictions = Array.from({ length: BATCH }, (_, i) =>
-    unary<object, PredictResponse>(client.predict.bind(client), { id: `p${i}`, topK: 1, input: { $case: 'image', value: image } })
-      .finally(() => { predictsAnswered++; }));
+    unary<object, PredictResponse>(client.predict.bind(client), {
+      id: `p${i}`,
+      topK: 1,
+      input: { $case: 'image', value: image },
+    }).finally(() => {
+      predictsAnswered++;
+    }),
+  );
 
   await waitFor(async () => (await engineRuns(server)) > runsBefore, 30_000, 'the engine run to start');
   const run = await engineRuns(server);

@@ -9,8 +9,17 @@ import * as ort from 'onnxruntime-node';
 import { ModelProto, TensorProto_DataType } from '../../../../src/gen/onnx/onnx.js';
 import { ArchitectureBuilder, type Architecture } from '../../../../src/server/model/architecture.js';
 import type { WeightMap } from '../../../../src/server/model/weights/weight-map.js';
-import { activationRanges, collectActivationStats, type CalibrationMethod } from '../../../../src/server/engine/onnx/calibrate.js';
-import { compileCalibrationModel, compileOnnxModel, INPUT_NAME, OUTPUT_NAME } from '../../../../src/server/engine/onnx/graph.js';
+import {
+  activationRanges,
+  collectActivationStats,
+  type CalibrationMethod,
+} from '../../../../src/server/engine/onnx/calibrate.js';
+import {
+  compileCalibrationModel,
+  compileOnnxModel,
+  INPUT_NAME,
+  OUTPUT_NAME,
+} from '../../../../src/server/engine/onnx/graph.js';
 import { createOnnxEngine } from '../../../../src/server/engine/onnx/onnx-engine.js';
 import { convolutionKinds, optimizedOpCounts } from '../../../../src/server/engine/onnx/optimized-ops.js';
 import type { ActivationRanges } from '../../../../src/server/engine/onnx/quantize.js';
@@ -36,9 +45,11 @@ function arch(name: string, body: Build): Architecture {
 /** One network per quantised operator, each ending in global pooling and a dense softmax. */
 const NETWORKS: Record<string, Architecture> = {
   'conv + folded BN + ReLU (absorbed into the output quantisation)': arch('conv-relu', (b, x) =>
-    b.relu(b.bn(b.conv(x, 'conv', 8, 3, 2, 'valid'), 'conv_bn'), 'conv_act')),
+    b.relu(b.bn(b.conv(x, 'conv', 8, 3, 2, 'valid'), 'conv_bn'), 'conv_act'),
+  ),
   "conv with a two-sided output ('same' padding, no ReLU)": arch('conv-same', (b, x) =>
-    b.bn(b.conv(x, 'conv', 8, 3, 1, 'same'), 'conv_bn')),
+    b.bn(b.conv(x, 'conv', 8, 3, 1, 'same'), 'conv_bn'),
+  ),
   'separable conv (depthwise, then pointwise with BN)': arch('sepconv', (b, x) => {
     x = b.relu(b.bn(b.conv(x, 'conv', 8, 3, 1, 'same'), 'conv_bn'), 'conv_act');
     return b.bn(b.sepconv(x, 'sep', 12), 'sep_bn');
@@ -57,7 +68,11 @@ function images(count: number, seed: number): Float32Array[] {
   return Array.from({ length: count }, () => uniform(random, SIZE * SIZE * 3, -1, 1));
 }
 
-async function calibrate(network: Architecture, weights: WeightMap, method: CalibrationMethod = 'percentile'): Promise<ActivationRanges> {
+async function calibrate(
+  network: Architecture,
+  weights: WeightMap,
+  method: CalibrationMethod = 'percentile',
+): Promise<ActivationRanges> {
   return activationRanges(await collectActivationStats(network, weights, images(8, 101), { threads: 1 }), method);
 }
 
@@ -85,7 +100,8 @@ function logitError(fp32: Float32Array, int8: Float32Array): number {
 /** The worst logit error over held-out images (not the calibration ones). */
 async function worstError(fp32: Uint8Array, int8: Uint8Array): Promise<number> {
   let worst = 0;
-  for (const image of images(4, 202)) worst = Math.max(worst, logitError(await run(fp32, image), await run(int8, image)));
+  for (const image of images(4, 202))
+    worst = Math.max(worst, logitError(await run(fp32, image), await run(int8, image)));
   return worst;
 }
 
@@ -109,24 +125,32 @@ function withDequantizeZeroPoint(model: Uint8Array, tensor: string, delta: numbe
   const proto = ModelProto.decode(model);
   const graph = proto.graph!;
   const zeroPoint = graph.initializer.find((t) => t.name === `${tensor}/zero_point`)!;
-  graph.initializer.push({ ...zeroPoint, name: `${tensor}/wrong_zero_point`, rawData: Uint8Array.of(zeroPoint.rawData[0]! + delta) });
+  graph.initializer.push({
+    ...zeroPoint,
+    name: `${tensor}/wrong_zero_point`,
+    rawData: Uint8Array.of(zeroPoint.rawData[0]! + delta),
+  });
   const dequantize = graph.node.find((n) => n.name === `${tensor}/dequantize`)!;
   dequantize.input[2] = `${tensor}/wrong_zero_point`;
   return ModelProto.encode(proto).finish();
 }
 
 describe('int8 graph vs fp32, op by op', () => {
-  it.each(Object.entries(NETWORKS))('%s: close to fp32, every convolution on int8', async (_, network) => {
-    const weights = randomWeights(network, 5);
-    const ranges = await calibrate(network, weights);
-    const fp32 = compileOnnxModel(network, weights);
-    const int8 = compileOnnxModel(network, weights, { precision: { kind: 'int8', ranges } });
-    expect(await worstError(fp32, int8)).toBeLessThan(BOUND);
+  it.each(Object.entries(NETWORKS))(
+    '%s: close to fp32, every convolution on int8',
+    async (_, network) => {
+      const weights = randomWeights(network, 5);
+      const ranges = await calibrate(network, weights);
+      const fp32 = compileOnnxModel(network, weights);
+      const int8 = compileOnnxModel(network, weights, { precision: { kind: 'int8', ranges } });
+      expect(await worstError(fp32, int8)).toBeLessThan(BOUND);
 
-    const kinds = convolutionKinds(await optimizedOpCounts(int8));
-    expect(kinds.float).toBe(0);
-    expect(kinds.integer).toBe(convolutionKinds(await optimizedOpCounts(fp32)).float);
-  }, 60_000);
+      const kinds = convolutionKinds(await optimizedOpCounts(int8));
+      expect(kinds.float).toBe(0);
+      expect(kinds.integer).toBe(convolutionKinds(await optimizedOpCounts(fp32)).float);
+    },
+    60_000,
+  );
 
   it('the bound catches a wrong kernel scale, a wrong bias scale and a zero point Quantize and Dequantize disagree on', async () => {
     const network = NETWORKS["conv with a two-sided output ('same' padding, no ReLU)"]!;
@@ -164,13 +188,17 @@ describe('int8 graph vs fp32, op by op', () => {
     const network = NETWORKS['max pool and residual add, then a ReLU that is not absorbed']!;
     const weights = randomWeights(network, 5);
     const { tensors } = compileCalibrationModel(network, weights);
-    expect(tensors).toEqual(expect.arrayContaining(['input_1/nchw', 'conv_bn', 'conv_act', 'sep/depthwise', 'sep_bn', 'add', 'add_act']));
+    expect(tensors).toEqual(
+      expect.arrayContaining(['input_1/nchw', 'conv_bn', 'conv_act', 'sep/depthwise', 'sep_bn', 'add', 'add_act']),
+    );
     // The pool shares its input's range; the classifier stays float.
     expect(tensors).not.toContain('pool');
     expect(tensors).not.toContain('predictions');
 
     const ranges = new Map(await calibrate(network, weights));
     ranges.delete('add');
-    expect(() => compileOnnxModel(network, weights, { precision: { kind: 'int8', ranges } })).toThrow(/no calibrated range for tensor add/);
+    expect(() => compileOnnxModel(network, weights, { precision: { kind: 'int8', ranges } })).toThrow(
+      /no calibrated range for tensor add/,
+    );
   }, 60_000);
 });

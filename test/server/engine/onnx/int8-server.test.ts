@@ -32,7 +32,16 @@ afterAll(async () => {
 });
 
 async function int8Server(): Promise<TestServer> {
-  return startTestServer(['--precision', 'int8', '--contrib-dir', contribDir, '--calibration-dir', calibrationDir, '--threads', '2']);
+  return startTestServer([
+    '--precision',
+    'int8',
+    '--contrib-dir',
+    contribDir,
+    '--calibration-dir',
+    calibrationDir,
+    '--threads',
+    '2',
+  ]);
 }
 
 describe('--precision int8', () => {
@@ -52,15 +61,21 @@ describe('--precision int8', () => {
     const { runtime } = await unary<object, Metadata>(client.getMetadata.bind(client), {});
     expect(runtime!.precision).toBe('int8');
     expect(runtime!.calibration).toEqual({
-      source: calibrationDir, images: 1, sha256: (await readImageSet(calibrationDir)).sha256, method: 'percentile',
+      source: calibrationDir,
+      images: 1,
+      sha256: (await readImageSet(calibrationDir)).sha256,
+      method: 'percentile',
     });
     const metrics = await server.metrics.registry.metrics();
     expect(metrics).toMatch(/xception_engine_info\{engine="onnx",[^}]*precision="int8",[^}]*\} 1/);
   });
 
   it('classifies an image', async () => {
-    const response = await unary<object, PredictResponse>(client.predict.bind(client),
-      { id: 'int8', topK: 3, input: { $case: 'image', value: await readFile(join(CONTRIB, 'sample_data', 'sunset.jpg')) } });
+    const response = await unary<object, PredictResponse>(client.predict.bind(client), {
+      id: 'int8',
+      topK: 3,
+      input: { $case: 'image', value: await readFile(join(CONTRIB, 'sample_data', 'sunset.jpg')) },
+    });
     const labels = response.outputs[0]!.prediction;
     expect(labels).toHaveLength(3);
     expect(labels[0]!.probability).toBeGreaterThan(labels[2]!.probability);
@@ -103,7 +118,8 @@ describe('precision at start-up', () => {
     const server = await startTestServer(['--engine', 'tfjs', '--precision', 'int8'], { waitReady: false });
     try {
       await expect(server.ready).rejects.toThrow(
-        'the tfjs engine has no int8 path: --precision int8 needs --engine onnx (or use --precision fp32)');
+        'the tfjs engine has no int8 path: --precision int8 needs --engine onnx (or use --precision fp32)',
+      );
     } finally {
       await server.shutdown(0);
     }
@@ -111,7 +127,10 @@ describe('precision at start-up', () => {
 
   it('a calibration directory that does not exist stops start-up with its path', async () => {
     const missing = join(root, 'no-such-dir');
-    const server = await startTestServer(['--precision', 'int8', '--contrib-dir', contribDir, '--calibration-dir', missing], { waitReady: false });
+    const server = await startTestServer(
+      ['--precision', 'int8', '--contrib-dir', contribDir, '--calibration-dir', missing],
+      { waitReady: false },
+    );
     try {
       await expect(server.ready).rejects.toThrow(`calibration directory ${missing} does not exist`);
     } finally {

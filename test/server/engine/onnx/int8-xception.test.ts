@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../../../../src/server/config.js';
 import { parseModelHubConfig } from '../../../../src/server/contrib.js';
 import type { Engine } from '../../../../src/server/engine/engine.js';
-import { int8Calibration, prepareImages, readImageSet, type Int8Calibration } from '../../../../src/server/engine/onnx/calibration.js';
+import {
+  int8Calibration,
+  prepareImages,
+  readImageSet,
+  type Int8Calibration,
+} from '../../../../src/server/engine/onnx/calibration.js';
 import { fidelity } from '../../../../src/server/engine/onnx/fidelity.js';
 import { compileOnnxModel } from '../../../../src/server/engine/onnx/graph.js';
 import { createOnnxEngine } from '../../../../src/server/engine/onnx/onnx-engine.js';
@@ -33,7 +38,9 @@ beforeAll(async () => {
   const contribDir = join(root, 'contrib_src');
   await mkdir(join(contribDir, 'model'), { recursive: true });
   await cp(SAMPLES, join(contribDir, 'sample_data'), { recursive: true });
-  const config = parseModelHubConfig(JSON.parse(await readFile(new URL('../../../../contrib_src/model/config.json', import.meta.url), 'utf8')));
+  const config = parseModelHubConfig(
+    JSON.parse(await readFile(new URL('../../../../contrib_src/model/config.json', import.meta.url), 'utf8')),
+  );
   const limits = inputLimitsFromConfig(config, { maxInputPixels: DEFAULT_MAX_INPUT_PIXELS });
   calibration = await int8Calibration({ arch, weights, contribDir, limits, threads: 2 });
   images = await prepareImages(await readImageSet(SAMPLES), limits);

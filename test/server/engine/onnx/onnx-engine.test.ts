@@ -133,7 +133,10 @@ describe('onnx engine vs the Float64 reference', () => {
   it('rejects an unknown layer kind and missing weights', () => {
     const arch = miniXception(32);
     const weights = randomWeights(arch, 1);
-    const odd = { ...arch, layers: [...arch.layers.slice(0, 2), { kind: 'dropout', name: 'drop', inputs: ['block1_conv1'] }] };
+    const odd = {
+      ...arch,
+      layers: [...arch.layers.slice(0, 2), { kind: 'dropout', name: 'drop', inputs: ['block1_conv1'] }],
+    };
     expect(() => compileOnnxModel(odd as unknown as Architecture, weights)).toThrow(/drop: kind 'dropout'/);
     const missing = new Map(weights);
     missing.delete('block2_sepconv1');

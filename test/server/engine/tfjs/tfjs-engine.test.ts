@@ -145,7 +145,9 @@ describe('tfjs engine on full Xception', () => {
 
   it('keeps the event loop turning while a run is in flight', async () => {
     let settled = false;
-    const running = runTensors(tfjs, input.subarray(0, imageSize(arch)), 1).finally(() => { settled = true; });
+    const running = runTensors(tfjs, input.subarray(0, imageSize(arch)), 1).finally(() => {
+      settled = true;
+    });
     // Each turn is a whole pass of the event loop. A run computed on this thread would hold every turn back until it
     // had returned; computed in the worker, the turns go on while the run is still pending. The count is of turns
     // seen with the run pending, a state, not of milliseconds.

@@ -53,24 +53,49 @@ interface Fixture {
 
 const FIXTURE_FILES: readonly Fixture[] = [
   {
-    file: 'keras2-official-weights.h5', layout: 'weights-only', naming: 'official', strings: 'fixed', keras: '2.0.8',
-    kernelName: 'block1_conv1/kernel:0', residual: ['conv2d_1', 'batch_normalization_1', 'conv2d_2', 'batch_normalization_2'],
+    file: 'keras2-official-weights.h5',
+    layout: 'weights-only',
+    naming: 'official',
+    strings: 'fixed',
+    keras: '2.0.8',
+    kernelName: 'block1_conv1/kernel:0',
+    residual: ['conv2d_1', 'batch_normalization_1', 'conv2d_2', 'batch_normalization_2'],
   },
   {
-    file: 'keras2.2-model-save.h5', layout: 'full-model', naming: 'keras-2.2', strings: 'fixed', keras: '2.2.4',
-    kernelName: 'block1_conv1_1/kernel:0', residual: ['conv2d_4', 'batch_normalization_4', 'conv2d_5', 'batch_normalization_5'],
+    file: 'keras2.2-model-save.h5',
+    layout: 'full-model',
+    naming: 'keras-2.2',
+    strings: 'fixed',
+    keras: '2.2.4',
+    kernelName: 'block1_conv1_1/kernel:0',
+    residual: ['conv2d_4', 'batch_normalization_4', 'conv2d_5', 'batch_normalization_5'],
   },
   {
-    file: 'tf.keras-weights.h5', layout: 'weights-only', naming: 'tf.keras', strings: 'fixed', keras: '2.4.0',
-    kernelName: 'block1_conv1/kernel:0', residual: ['conv2d', 'batch_normalization', 'conv2d_1', 'batch_normalization_1'],
+    file: 'tf.keras-weights.h5',
+    layout: 'weights-only',
+    naming: 'tf.keras',
+    strings: 'fixed',
+    keras: '2.4.0',
+    kernelName: 'block1_conv1/kernel:0',
+    residual: ['conv2d', 'batch_normalization', 'conv2d_1', 'batch_normalization_1'],
   },
   {
-    file: 'keras3-model-save.h5', layout: 'full-model', naming: 'tf.keras', strings: 'variable', keras: '3.15.1',
-    kernelName: 'block1_conv1/kernel', residual: ['conv2d', 'batch_normalization', 'conv2d_1', 'batch_normalization_1'],
+    file: 'keras3-model-save.h5',
+    layout: 'full-model',
+    naming: 'tf.keras',
+    strings: 'variable',
+    keras: '3.15.1',
+    kernelName: 'block1_conv1/kernel',
+    residual: ['conv2d', 'batch_normalization', 'conv2d_1', 'batch_normalization_1'],
   },
   {
-    file: 'keras3-legacy-weights.h5', layout: 'weights-only', naming: 'keras-2.2', strings: 'variable', keras: '3.15.1',
-    kernelName: 'block1_conv1/kernel', residual: ['conv2d_4', 'batch_normalization_4', 'conv2d_5', 'batch_normalization_5'],
+    file: 'keras3-legacy-weights.h5',
+    layout: 'weights-only',
+    naming: 'keras-2.2',
+    strings: 'variable',
+    keras: '3.15.1',
+    kernelName: 'block1_conv1/kernel',
+    residual: ['conv2d_4', 'batch_normalization_4', 'conv2d_5', 'batch_normalization_5'],
   },
 ];
 
@@ -86,7 +111,9 @@ function expectSameWeights(actual: WeightMap, wanted: WeightMap): void {
 }
 
 /** What the fixture holds, read without the loader: guards that each file is the layout the table says. */
-async function describeFile(path: string): Promise<{ layout: string; strings: string; keras: string; layerNames: string[]; kernelName: string }> {
+async function describeFile(
+  path: string,
+): Promise<{ layout: string; strings: string; keras: string; layerNames: string[]; kernelName: string }> {
   const h5wasm = await import('h5wasm/node');
   await h5wasm.ready;
   const file = new h5wasm.File(path, 'r');
@@ -121,7 +148,12 @@ describe.each(FIXTURE_FILES)('$file (Keras $keras, $layout, $naming naming)', (f
 
   it('is the layout it stands for', async () => {
     const found = await describeFile(path);
-    expect(found).toMatchObject({ layout: fixture.layout, strings: fixture.strings, keras: fixture.keras, kernelName: fixture.kernelName });
+    expect(found).toMatchObject({
+      layout: fixture.layout,
+      strings: fixture.strings,
+      keras: fixture.keras,
+      kernelName: fixture.kernelName,
+    });
     expect(found.layerNames.filter((name) => /^(conv2d|batch_normalization)/.test(name))).toEqual(fixture.residual);
     // Keras also lists the weightless layers (input, activations, pooling, adds).
     expect(found.layerNames).toContain('block1_conv1_act');
@@ -131,7 +163,11 @@ describe.each(FIXTURE_FILES)('$file (Keras $keras, $layout, $naming naming)', (f
     const loaded = await loadKerasHdf5(path, arch);
     expectSameWeights(loaded.weights, expected);
     expect(loaded).toMatchObject({ format: 'keras-hdf5', source: path, pretrained: true });
-    expect(loaded.sha256).toBe(createHash('sha256').update(await readFile(path)).digest('hex'));
+    expect(loaded.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
   });
 
   it('loads like the same weights written by our own writer', async () => {

@@ -63,7 +63,11 @@ describe('loadKerasHdf5', () => {
     expectSameWeights(loaded.weights, expected);
     expect(loaded).toMatchObject({ format: 'keras-hdf5', source: path, pretrained: true });
     expect(loaded.seed).toBeUndefined();
-    expect(loaded.sha256).toBe(createHash('sha256').update(await readFile(path)).digest('hex'));
+    expect(loaded.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
   });
 
   it('loads the full-model layout (/model_weights) with variable-length string attributes', async () => {
@@ -77,7 +81,11 @@ describe('loadKerasHdf5', () => {
       const layers = kerasLayers(arch, expected, { naming });
       const names = layers.map((l) => l.name);
       expect(names.filter((n) => n.startsWith('conv2d'))).toEqual(
-        { official: ['conv2d_1', 'conv2d_2'], 'keras-2.2': ['conv2d_4', 'conv2d_5'], 'tf.keras': ['conv2d', 'conv2d_1'] }[naming],
+        {
+          official: ['conv2d_1', 'conv2d_2'],
+          'keras-2.2': ['conv2d_4', 'conv2d_5'],
+          'tf.keras': ['conv2d', 'conv2d_1'],
+        }[naming],
       );
       expectSameWeights((await loadKerasHdf5(await write(layers), arch)).weights, expected);
     },
@@ -90,7 +98,9 @@ describe('loadKerasHdf5', () => {
 
   it('does not depend on the order of layer_names', async () => {
     const layers = shuffled(kerasLayers(arch, expected, { naming: 'keras-2.2' }));
-    expect(layers.map((l) => l.name)).not.toEqual(kerasLayers(arch, expected, { naming: 'keras-2.2' }).map((l) => l.name));
+    expect(layers.map((l) => l.name)).not.toEqual(
+      kerasLayers(arch, expected, { naming: 'keras-2.2' }).map((l) => l.name),
+    );
     expectSameWeights((await loadKerasHdf5(await write(layers), arch)).weights, expected);
   });
 
@@ -102,10 +112,16 @@ describe('loadKerasHdf5', () => {
   it('names the layer and both shapes when a tensor has the wrong shape', async () => {
     const layers = kerasLayers(arch, expected);
     const sepconv = layers.find((l) => l.name === 'block3_sepconv1')!;
-    sepconv.weights[0] = { name: 'block3_sepconv1/depthwise_kernel:0', shape: [3, 3, 5, 1], data: new Float32Array(45) };
+    sepconv.weights[0] = {
+      name: 'block3_sepconv1/depthwise_kernel:0',
+      shape: [3, 3, 5, 1],
+      data: new Float32Array(45),
+    };
     const error = await loadKerasHdf5(await write(layers), arch).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeightsError);
-    expect((error as Error).message).toBe('block3_sepconv1/depthwise_kernel: file has [3,3,5,1], Xception expects [3,3,6,1]');
+    expect((error as Error).message).toBe(
+      'block3_sepconv1/depthwise_kernel: file has [3,3,5,1], Xception expects [3,3,6,1]',
+    );
   });
 
   it('names an unnamed residual layer by both names when its shape is wrong', async () => {
@@ -146,7 +162,9 @@ describe('loadKerasHdf5', () => {
       name: 'block99_sepconv1',
       weights: [{ name: 'block99_sepconv1/depthwise_kernel:0', shape: [3, 3, 8, 1], data: new Float32Array(72) }],
     });
-    await expect(loadKerasHdf5(await write(layers), arch)).rejects.toThrow(/^block99_sepconv1: the weights file has this layer/);
+    await expect(loadKerasHdf5(await write(layers), arch)).rejects.toThrow(
+      /^block99_sepconv1: the weights file has this layer/,
+    );
   });
 
   it('rejects a file that is not HDF5, and a missing file', async () => {
@@ -162,7 +180,9 @@ describe('loadKerasHdf5', () => {
     const kept = Math.floor(bytes.length * 0.6);
     await writeFile(path, bytes.subarray(0, kept));
     await expect(loadKerasHdf5(path, arch)).rejects.toThrow(
-      new WeightsError(`${path}: truncated: the file has ${kept} bytes, its HDF5 header says ${bytes.length}; download it again`),
+      new WeightsError(
+        `${path}: truncated: the file has ${kept} bytes, its HDF5 header says ${bytes.length}; download it again`,
+      ),
     );
   });
 

@@ -27,7 +27,9 @@ describe('seededWeights', () => {
     }
     const c = seededWeights(arch, 43);
     expect(c.sha256).not.toBe(a.sha256);
-    expect(c.weights.get('block1_conv1')!.get('kernel')!.data).not.toEqual(a.weights.get('block1_conv1')!.get('kernel')!.data);
+    expect(c.weights.get('block1_conv1')!.get('kernel')!.data).not.toEqual(
+      a.weights.get('block1_conv1')!.get('kernel')!.data,
+    );
   });
 
   it('describes itself as seeded random weights', () => {

@@ -54,7 +54,9 @@ async function writeTfjsModel(layers: KerasLayer[], options: TfjsModelOptions = 
   const weightsManifest = [];
   for (let g = 0; g < groups; g++) {
     const groupEntries = entries.slice(g * perGroup, (g + 1) * perGroup);
-    const bytes = Buffer.concat(groupEntries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength)));
+    const bytes = Buffer.concat(
+      groupEntries.map((e) => Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength)),
+    );
     const count = Math.max(1, Math.ceil(bytes.length / shardBytes));
     const paths: string[] = [];
     for (let s = 0; s < count; s++) {
@@ -72,7 +74,10 @@ async function writeTfjsModel(layers: KerasLayer[], options: TfjsModelOptions = 
         backend: 'tensorflow',
         model_config: {
           class_name: 'Model',
-          config: { name: 'xception', layers: layers.map((l) => ({ class_name: 'Layer', name: l.name, config: { name: l.name } })) },
+          config: {
+            name: 'xception',
+            layers: layers.map((l) => ({ class_name: 'Layer', name: l.name, config: { name: l.name } })),
+          },
         },
       }
     : undefined;
@@ -122,7 +127,10 @@ describe('loadTfjsLayersModel', () => {
   });
 
   it('loads several manifest groups and a model.json without topology (tf.keras naming)', async () => {
-    const modelJson = await writeTfjsModel(kerasLayers(arch, expected, { naming: 'tf.keras' }), { topology: false, groups: 3 });
+    const modelJson = await writeTfjsModel(kerasLayers(arch, expected, { naming: 'tf.keras' }), {
+      topology: false,
+      groups: 3,
+    });
     expectSameWeights((await loadTfjsLayersModel(modelJson, arch)).weights, expected);
   });
 
@@ -134,7 +142,10 @@ describe('loadTfjsLayersModel', () => {
       weights: layer.weights.map((w) => ({ ...w, name: renumber(w.name) })),
     }));
     expect(layers.map((l) => l.name)).toContain('conv2d_10');
-    expectSameWeights((await loadTfjsLayersModel(await writeTfjsModel(layers, { topology: false }), arch)).weights, expected);
+    expectSameWeights(
+      (await loadTfjsLayersModel(await writeTfjsModel(layers, { topology: false }), arch)).weights,
+      expected,
+    );
   });
 
   it('names the layer and both shapes when a tensor has the wrong shape', async () => {
@@ -172,7 +183,9 @@ describe('loadTfjsLayersModel', () => {
     const manifest = JSON.parse(await readFile(modelJson, 'utf8')).weightsManifest as { paths: string[] }[];
     const shard = manifest[0]!.paths.at(-1)!;
     await rm(join(modelJson, '..', shard));
-    await expect(loadTfjsLayersModel(modelJson, arch)).rejects.toThrow(`cannot read weights shard ${join(modelJson, '..', shard)}`);
+    await expect(loadTfjsLayersModel(modelJson, arch)).rejects.toThrow(
+      `cannot read weights shard ${join(modelJson, '..', shard)}`,
+    );
 
     const noManifest = join(dir, 'no-manifest.json');
     await writeFile(noManifest, JSON.stringify({ format: 'graph-model' }));

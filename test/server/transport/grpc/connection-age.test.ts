@@ -25,11 +25,12 @@ describe('--max-connection-age', () => {
     const channel = client.getChannel();
     expect(channel.getConnectivityState(false)).toBe(connectivityState.READY);
     const states: connectivityState[] = [];
-    const watch = (state: connectivityState) => channel.watchConnectivityState(state, Infinity, () => {
-      const next = channel.getConnectivityState(false);
-      states.push(next);
-      if (next === connectivityState.READY) watch(next);
-    });
+    const watch = (state: connectivityState) =>
+      channel.watchConnectivityState(state, Infinity, () => {
+        const next = channel.getConnectivityState(false);
+        states.push(next);
+        if (next === connectivityState.READY) watch(next);
+      });
     watch(connectivityState.READY);
     await waitFor(() => states.some((s) => s !== connectivityState.READY), 10_000, 'the connection to be recycled');
     const metadata = await unary<object, Metadata>(client.getMetadata.bind(client), {});

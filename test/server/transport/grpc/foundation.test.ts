@@ -35,9 +35,14 @@ describe('GetMetadata', () => {
       { dimension: 'height', min: 32, max: 0 },
       { dimension: 'width', min: 32, max: 0 },
     ]);
-    expect(metadata.outputs).toEqual([{
-      name: 'probabilities', type: 'label_list', description: 'Probabilities of the 1000 classes in the ImageNet dataset.', shape: [1000],
-    }]);
+    expect(metadata.outputs).toEqual([
+      {
+        name: 'probabilities',
+        type: 'label_list',
+        description: 'Probabilities of the 1000 classes in the ImageNet dataset.',
+        shape: [1000],
+      },
+    ]);
     expect(metadata.top).toBe(5);
     expect(metadata.sort).toBe(true);
     expect(metadata.labels).toHaveLength(1000);
@@ -66,7 +71,12 @@ describe('GetMetadata', () => {
   });
 
   it('answers a client built at runtime from the .proto with @grpc/proto-loader', async () => {
-    const dynamic = dynamicClient('modelhub/v1/model_service.proto', [PROTO_DIR], 'modelhub.v1.ModelService', server.address);
+    const dynamic = dynamicClient(
+      'modelhub/v1/model_service.proto',
+      [PROTO_DIR],
+      'modelhub.v1.ModelService',
+      server.address,
+    );
     try {
       const metadata = await unary<object, any>(dynamic.GetMetadata.bind(dynamic), {});
       expect(metadata.name).toBe('xception');
@@ -83,11 +93,16 @@ describe('reflection', () => {
   it('serves the model service in its own file, its imports by name, and they link (reflection.test.ts: the rest)', async () => {
     const session = reflectionSession(server.address, 'v1');
     try {
-      expect(await listServices(session)).toEqual(expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']));
+      expect(await listServices(session)).toEqual(
+        expect.arrayContaining(['modelhub.v1.ModelService', 'grpc.health.v1.Health']),
+      );
       const { registry, fileNames } = await resolveService(session, 'modelhub.v1.ModelService');
       expect(fileNames).toEqual(['modelhub/v1/model_service.proto', 'google/protobuf/timestamp.proto']);
-      expect(registry.getService('modelhub.v1.ModelService')!.methods.map((method) => method.name))
-        .toEqual(['GetMetadata', 'Predict', 'PredictStream']);
+      expect(registry.getService('modelhub.v1.ModelService')!.methods.map((method) => method.name)).toEqual([
+        'GetMetadata',
+        'Predict',
+        'PredictStream',
+      ]);
     } finally {
       session.close();
     }
@@ -99,12 +114,15 @@ describe('health', () => {
     const starting = await startTestServer([], { waitReady: false });
     const health = healthClient(starting.address);
     try {
-      const check = () => unary<object, { status: string }>(health.Check.bind(health), { service: '' }).then((r) => r.status);
+      const check = () =>
+        unary<object, { status: string }>(health.Check.bind(health), { service: '' }).then((r) => r.status);
       expect(await check()).toBe('NOT_SERVING');
       await starting.ready;
       expect(await check()).toBe('SERVING');
-      expect((await unary<object, { status: string }>(health.Check.bind(health), { service: 'modelhub.v1.ModelService' })).status)
-        .toBe('SERVING');
+      expect(
+        (await unary<object, { status: string }>(health.Check.bind(health), { service: 'modelhub.v1.ModelService' }))
+          .status,
+      ).toBe('SERVING');
 
       const seen: string[] = [];
       const watch = health.Watch({ service: '' });
@@ -124,7 +142,9 @@ describe('health', () => {
     const starting = await startTestServer([], { waitReady: false });
     const early = modelClient(starting.address);
     try {
-      const error = await unary(early.predict.bind(early), { id: 'early', topK: 0, input: undefined }).catch((e: ServiceError) => e);
+      const error = await unary(early.predict.bind(early), { id: 'early', topK: 0, input: undefined }).catch(
+        (e: ServiceError) => e,
+      );
       expect((error as ServiceError).code).toBe(status.UNAVAILABLE);
       expect((error as ServiceError).details).toMatch(/loading/);
     } finally {

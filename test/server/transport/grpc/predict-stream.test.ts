@@ -4,7 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { PixelFormat, type ModelServiceClient, type PredictRequest } from '../../../../src/gen/modelhub/v1/model_service.js';
+import {
+  PixelFormat,
+  type ModelServiceClient,
+  type PredictRequest,
+} from '../../../../src/gen/modelhub/v1/model_service.js';
 import { engineRuns } from '../../../support/engine-runs.js';
 import { png, rgbPixels } from '../../../support/images.js';
 import { metricValue, watchMax } from '../../../support/metrics.js';
@@ -16,7 +20,9 @@ let server: TestServer;
 let client: ModelServiceClient;
 const pixels = rgbPixels(299, 299);
 const frame = (id: string): PredictRequest => ({
-  id, topK: 1, input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: pixels } },
+  id,
+  topK: 1,
+  input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: pixels } },
 });
 
 beforeAll(async () => {
@@ -45,8 +51,19 @@ describe('PredictStream', () => {
   it('answers a corrupt frame with an error and goes on with the next ones', async () => {
     const stream = openStream(client);
     stream.call.write(frame('good-1'));
-    stream.call.write({ id: 'corrupt', topK: 0, input: { $case: 'image', value: (await png(100, 100)).subarray(0, 120) } });
-    stream.call.write({ id: 'short', topK: 0, input: { $case: 'raw', value: { width: 50, height: 50, format: PixelFormat.PIXEL_FORMAT_RGB8, data: Buffer.alloc(10) } } });
+    stream.call.write({
+      id: 'corrupt',
+      topK: 0,
+      input: { $case: 'image', value: (await png(100, 100)).subarray(0, 120) },
+    });
+    stream.call.write({
+      id: 'short',
+      topK: 0,
+      input: {
+        $case: 'raw',
+        value: { width: 50, height: 50, format: PixelFormat.PIXEL_FORMAT_RGB8, data: Buffer.alloc(10) },
+      },
+    });
     stream.call.write(frame('good-2'));
     stream.call.end();
     await waitFor(() => stream.ended || stream.error, 30_000, 'stream end');
@@ -54,14 +71,20 @@ describe('PredictStream', () => {
     expect(stream.responses.map((r) => r.id)).toEqual(['good-1', 'corrupt', 'short', 'good-2']);
     expect(stream.responses[1]!.error?.code).toBe(status.INVALID_ARGUMENT);
     expect(stream.responses[1]!.outputs).toEqual([]);
-    expect(stream.responses[2]!.error).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/7500/) });
+    expect(stream.responses[2]!.error).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringMatching(/7500/),
+    });
     expect(stream.responses[3]!.error).toBeUndefined();
     expect(stream.responses[3]!.outputs[0]!.prediction).toHaveLength(1);
   });
 
   it('with the "latest" policy: one frame in the engine and the next prepared, runs only for answered frames, stale ones ABORTED, all in order', async () => {
     const metrics = server.metrics.registry;
-    const [runsBefore, droppedBefore] = await Promise.all([engineRuns(server), metricValue(metrics, 'xception_stream_dropped_frames_total')]);
+    const [runsBefore, droppedBefore] = await Promise.all([
+      engineRuns(server),
+      metricValue(metrics, 'xception_stream_dropped_frames_total'),
+    ]);
     const working = watchMax(() => metricValue(metrics, 'xception_stream_frames_working'));
     const inEngine = watchMax(() => metricValue(metrics, 'xception_inflight_runs'));
     const stream = openStream(client, { 'x-stream-policy': 'latest' });
@@ -82,7 +105,8 @@ describe('PredictStream', () => {
     expect(await working.stop()).toBe(2);
     expect(await inEngine.stop()).toBe(1);
     expect((await engineRuns(server)) - runsBefore).toBe(served.length);
-    for (const answer of dropped) expect(answer.error).toMatchObject({ code: status.ABORTED, message: expect.stringMatching(/dropped/) });
+    for (const answer of dropped)
+      expect(answer.error).toMatchObject({ code: status.ABORTED, message: expect.stringMatching(/dropped/) });
     expect(dropped.length).toBeGreaterThan(0);
     expect(served.at(-1)!.id).toBe(ids.at(-1)); // the newest frame is never dropped
     for (const answer of served) expect(answer.outputs[0]!.prediction).toHaveLength(1);

@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata as GrpcMetadata, status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import {
-  PixelFormat, type ModelServiceClient, type PredictRequest, type PredictResponse,
+  PixelFormat,
+  type ModelServiceClient,
+  type PredictRequest,
+  type PredictResponse,
 } from '../../../../src/gen/modelhub/v1/model_service.js';
 import { convertRgb, gif, jpeg, png, rgbPixels, tiff, webp } from '../../../support/images.js';
 import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
@@ -14,17 +17,24 @@ let labels: string[];
 
 function predict(request: Partial<PredictRequest>, metadata = new GrpcMetadata()): Promise<PredictResponse> {
   const full: PredictRequest = { id: '', topK: 0, input: undefined, ...request };
-  return new Promise((resolve, reject) => client.predict(full, metadata, (error, response) => (error ? reject(error) : resolve(response))));
+  return new Promise((resolve, reject) =>
+    client.predict(full, metadata, (error, response) => (error ? reject(error) : resolve(response))),
+  );
 }
 
 async function refusal(request: Partial<PredictRequest>): Promise<ServiceError> {
-  const error = await predict(request).then(() => undefined, (e: ServiceError) => e);
+  const error = await predict(request).then(
+    () => undefined,
+    (e: ServiceError) => e,
+  );
   if (!error) throw new Error('expected the call to fail');
   return error;
 }
 
-const raw = (width: number, height: number, format: PixelFormat, data: Buffer) =>
-  ({ $case: 'raw' as const, value: { width, height, format, data } });
+const raw = (width: number, height: number, format: PixelFormat, data: Buffer) => ({
+  $case: 'raw' as const,
+  value: { width, height, format, data },
+});
 
 beforeAll(async () => {
   server = await startTestServer(['--threads', '2']);
@@ -70,13 +80,22 @@ describe('Predict', () => {
   it('gives the same answer for a PNG and the same pixels sent raw as RGB, BGR and RGBA', async () => {
     const [width, height] = [160, 120];
     const rgb = rgbPixels(width, height, 5);
-    const encoded = await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const encoded = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
     const all = { topK: 1000 };
     const fromPng = (await predict({ ...all, input: { $case: 'image', value: encoded } })).outputs[0]!.prediction;
-    for (const [format, pixelFormat] of [['RGB8', PixelFormat.PIXEL_FORMAT_RGB8], ['BGR8', PixelFormat.PIXEL_FORMAT_BGR8],
-      ['RGBA8', PixelFormat.PIXEL_FORMAT_RGBA8]] as const) {
-      const fromRaw = (await predict({ ...all, input: raw(width, height, pixelFormat, convertRgb(rgb, format)) })).outputs[0]!.prediction;
-      expect(fromRaw.map((p) => p.index), format).toEqual(fromPng.map((p) => p.index));
+    for (const [format, pixelFormat] of [
+      ['RGB8', PixelFormat.PIXEL_FORMAT_RGB8],
+      ['BGR8', PixelFormat.PIXEL_FORMAT_BGR8],
+      ['RGBA8', PixelFormat.PIXEL_FORMAT_RGBA8],
+    ] as const) {
+      const fromRaw = (await predict({ ...all, input: raw(width, height, pixelFormat, convertRgb(rgb, format)) }))
+        .outputs[0]!.prediction;
+      expect(
+        fromRaw.map((p) => p.index),
+        format,
+      ).toEqual(fromPng.map((p) => p.index));
       fromRaw.forEach((p, i) => expect(p.probability).toBeCloseTo(fromPng[i]!.probability, 6));
     }
   });
@@ -105,12 +124,36 @@ describe('Predict refuses caller mistakes with INVALID_ARGUMENT and a message th
     ['a GIF', async () => ({ input: { $case: 'image', value: await gif(64, 64) } }), /image\/png.*image\/jpeg|allowed/],
     ['a WebP', async () => ({ input: { $case: 'image', value: await webp(64, 64) } }), /allowed|image\/png/],
     ['a TIFF', async () => ({ input: { $case: 'image', value: await tiff(64, 64) } }), /allowed|image\/png/],
-    ['a truncated PNG', async () => ({ input: { $case: 'image', value: (await png(200, 200)).subarray(0, 300) } }), /decode|truncated|corrupt/i],
-    ['a truncated JPEG', async () => ({ input: { $case: 'image', value: (await jpeg(200, 200)).subarray(0, 400) } }), /decode|truncated|corrupt/i],
-    ['an image below the dimension limits (31 px)', async () => ({ input: { $case: 'image', value: await png(31, 64) } }), /32/],
-    ['raw data of the wrong length', async () => ({ input: raw(40, 40, PixelFormat.PIXEL_FORMAT_RGB8, Buffer.alloc(100)) }), /4800/],
-    ['raw frame of zero width', async () => ({ input: raw(0, 40, PixelFormat.PIXEL_FORMAT_RGB8, Buffer.alloc(0)) }), /width/],
-    ['raw frame without a pixel format', async () => ({ input: raw(40, 40, PixelFormat.PIXEL_FORMAT_UNSPECIFIED, Buffer.alloc(4800)) }), /format/],
+    [
+      'a truncated PNG',
+      async () => ({ input: { $case: 'image', value: (await png(200, 200)).subarray(0, 300) } }),
+      /decode|truncated|corrupt/i,
+    ],
+    [
+      'a truncated JPEG',
+      async () => ({ input: { $case: 'image', value: (await jpeg(200, 200)).subarray(0, 400) } }),
+      /decode|truncated|corrupt/i,
+    ],
+    [
+      'an image below the dimension limits (31 px)',
+      async () => ({ input: { $case: 'image', value: await png(31, 64) } }),
+      /32/,
+    ],
+    [
+      'raw data of the wrong length',
+      async () => ({ input: raw(40, 40, PixelFormat.PIXEL_FORMAT_RGB8, Buffer.alloc(100)) }),
+      /4800/,
+    ],
+    [
+      'raw frame of zero width',
+      async () => ({ input: raw(0, 40, PixelFormat.PIXEL_FORMAT_RGB8, Buffer.alloc(0)) }),
+      /width/,
+    ],
+    [
+      'raw frame without a pixel format',
+      async () => ({ input: raw(40, 40, PixelFormat.PIXEL_FORMAT_UNSPECIFIED, Buffer.alloc(4800)) }),
+      /format/,
+    ],
   ];
   for (const [name, request, message] of cases) {
     it(name, async () => {
@@ -125,9 +168,11 @@ describe('Predict refuses caller mistakes with INVALID_ARGUMENT and a message th
     const cappedClient = modelClient(capped.address);
     try {
       const image = await png(200, 200);
-      const error = await new Promise<ServiceError>((resolve, reject) => cappedClient.predict(
-        { id: 'big', topK: 0, input: { $case: 'image', value: image } },
-        (e) => (e ? resolve(e) : reject(new Error('expected a refusal')))));
+      const error = await new Promise<ServiceError>((resolve, reject) =>
+        cappedClient.predict({ id: 'big', topK: 0, input: { $case: 'image', value: image } }, (e) =>
+          e ? resolve(e) : reject(new Error('expected a refusal')),
+        ),
+      );
       expect(error.code).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toMatch(/10000|pixel/);
     } finally {
@@ -140,9 +185,11 @@ describe('Predict refuses caller mistakes with INVALID_ARGUMENT and a message th
     const small = await startTestServer(['--max-message-bytes', '65536']);
     const smallClient = modelClient(small.address);
     try {
-      const error = await new Promise<ServiceError>((resolve, reject) => smallClient.predict(
-        { id: 'huge', topK: 0, input: { $case: 'image', value: Buffer.alloc(100_000, 1) } },
-        (e) => (e ? resolve(e) : reject(new Error('expected a refusal')))));
+      const error = await new Promise<ServiceError>((resolve, reject) =>
+        smallClient.predict({ id: 'huge', topK: 0, input: { $case: 'image', value: Buffer.alloc(100_000, 1) } }, (e) =>
+          e ? resolve(e) : reject(new Error('expected a refusal')),
+        ),
+      );
       expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
       expect(error.details).toMatch(/larger than max|message/i);
     } finally {

@@ -13,7 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_CONTRIB_DIR } from '../../../../src/server/config.js';
 import {
-  bufCurl, fileDescriptors, listServices, REFLECTION_VERSIONS, reflectionSession, resolveService, type ReflectionSession,
+  bufCurl,
+  fileDescriptors,
+  listServices,
+  REFLECTION_VERSIONS,
+  reflectionSession,
+  resolveService,
+  type ReflectionSession,
 } from '../../../support/reflection.js';
 import { startTestServer } from '../../../support/server.js';
 import { startServerProcess, type ServerProcess } from '../../../support/subprocess.js';
@@ -34,13 +40,20 @@ afterAll(async () => {
 
 describe.each(REFLECTION_VERSIONS)('grpc.reflection.%s', (version) => {
   let session: ReflectionSession;
-  beforeAll(() => { session = reflectionSession(proc.address, version); });
+  beforeAll(() => {
+    session = reflectionSession(proc.address, version);
+  });
   afterAll(() => session?.close());
 
   it('lists the model service, health and reflection itself', async () => {
-    expect(await listServices(session)).toEqual(expect.arrayContaining([
-      MODEL_SERVICE, HEALTH_SERVICE, 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection',
-    ]));
+    expect(await listServices(session)).toEqual(
+      expect.arrayContaining([
+        MODEL_SERVICE,
+        HEALTH_SERVICE,
+        'grpc.reflection.v1.ServerReflection',
+        'grpc.reflection.v1alpha.ServerReflection',
+      ]),
+    );
   });
 
   it('resolves the model service from its own file and imports, fetched by name, and they link', async () => {
@@ -53,7 +66,9 @@ describe.each(REFLECTION_VERSIONS)('grpc.reflection.%s', (version) => {
     const predict = service.methods.find((method) => method.name === 'Predict')!;
     expect(predict.input.typeName).toBe('modelhub.v1.PredictRequest');
     expect(predict.output.typeName).toBe('modelhub.v1.PredictResponse');
-    expect(predict.output.fields.find((field) => field.name === 'timestamp')?.message?.typeName).toBe('google.protobuf.Timestamp');
+    expect(predict.output.fields.find((field) => field.name === 'timestamp')?.message?.typeName).toBe(
+      'google.protobuf.Timestamp',
+    );
   });
 
   it('resolves and links every listed service, health among them', async () => {
@@ -64,12 +79,17 @@ describe.each(REFLECTION_VERSIONS)('grpc.reflection.%s', (version) => {
     }
     const { registry, fileNames } = await resolveService(session, HEALTH_SERVICE);
     expect(fileNames).toEqual(['health/v1/health.proto']);
-    const kinds = Object.fromEntries(registry.getService(HEALTH_SERVICE)!.methods.map((method) => [method.name, method.methodKind]));
+    const kinds = Object.fromEntries(
+      registry.getService(HEALTH_SERVICE)!.methods.map((method) => [method.name, method.methodKind]),
+    );
     expect(kinds).toMatchObject({ Check: 'unary', Watch: 'server_streaming' });
   });
 
   it('answers NOT_FOUND for a file or symbol it does not have, protobufjs-style bundle names included', async () => {
-    for (const request of [{ file_by_filename: 'modelhub_v1.proto' }, { file_containing_symbol: 'modelhub.v1.NoSuchService' }]) {
+    for (const request of [
+      { file_by_filename: 'modelhub_v1.proto' },
+      { file_containing_symbol: 'modelhub.v1.NoSuchService' },
+    ]) {
       await expect(fileDescriptors(session, request)).rejects.toMatchObject({ code: status.NOT_FOUND });
     }
   });
@@ -86,7 +106,8 @@ describe('what reflection lists', () => {
         for (const method of registry.getService(name)!.methods) {
           const path = `/${name}/${method.name}`;
           const answer = await callWithEmptyMessage(client, path, method.methodKind);
-          if (answer.code === status.UNIMPLEMENTED && answer.details.includes('does not implement the method')) unserved.push(path);
+          if (answer.code === status.UNIMPLEMENTED && answer.details.includes('does not implement the method'))
+            unserved.push(path);
         }
       }
       expect(unserved).toEqual([]);
@@ -104,35 +125,55 @@ describe('buf curl with server reflection as its only schema', () => {
     const listing = await bufCurl(['--reflect-protocol', protocol, '--list-methods', url()]);
     expect(listing.stderr).toBe('');
     expect(listing.exitCode).toBe(0);
-    expect(listing.stdout.split('\n')).toEqual(expect.arrayContaining([
-      `${MODEL_SERVICE}/GetMetadata`, `${MODEL_SERVICE}/Predict`, `${MODEL_SERVICE}/PredictStream`,
-      `${HEALTH_SERVICE}/Check`, `${HEALTH_SERVICE}/Watch`,
-    ]));
+    expect(listing.stdout.split('\n')).toEqual(
+      expect.arrayContaining([
+        `${MODEL_SERVICE}/GetMetadata`,
+        `${MODEL_SERVICE}/Predict`,
+        `${MODEL_SERVICE}/PredictStream`,
+        `${HEALTH_SERVICE}/Check`,
+        `${HEALTH_SERVICE}/Watch`,
+      ]),
+    );
   });
 
   it('calls GetMetadata', async () => {
     const result = await bufCurl([`${url()}/${MODEL_SERVICE}/GetMetadata`]);
     expect(result.exitCode, result.stderr).toBe(0);
     const metadata = JSON.parse(result.stdout);
-    expect(metadata).toMatchObject({ name: 'xception', task: 'Classification', runtime: { weightsSource: 'seeded-random', seed: 7 } });
+    expect(metadata).toMatchObject({
+      name: 'xception',
+      task: 'Classification',
+      runtime: { weightsSource: 'seeded-random', seed: 7 },
+    });
     expect(metadata.labels).toHaveLength(1000);
   });
 
   it('calls Predict with a base64 image in the JSON body, and the answer carries its Timestamp', async () => {
     const image = readFileSync(`${DEFAULT_CONTRIB_DIR}/sample_data/orange.jpg`).toString('base64');
-    const result = await bufCurl(['-d', JSON.stringify({ id: 'orange', image, top_k: 3 }), `${url()}/${MODEL_SERVICE}/Predict`]);
+    const result = await bufCurl([
+      '-d',
+      JSON.stringify({ id: 'orange', image, top_k: 3 }),
+      `${url()}/${MODEL_SERVICE}/Predict`,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const response = JSON.parse(result.stdout);
     expect(response.id).toBe('orange');
     expect(response.outputs[0].name).toBe('probabilities');
     expect(response.outputs[0].prediction).toHaveLength(3);
-    expect(response.outputs[0].prediction[0]).toMatchObject({ label: expect.any(String), probability: expect.any(Number) });
+    expect(response.outputs[0].prediction[0]).toMatchObject({
+      label: expect.any(String),
+      probability: expect.any(Number),
+    });
     expect(response.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
   });
 
-  it('gets the server\'s INVALID_ARGUMENT for bytes that are not an image', async () => {
+  it("gets the server's INVALID_ARGUMENT for bytes that are not an image", async () => {
     const notAnImage = Buffer.from('not an image').toString('base64');
-    const result = await bufCurl(['-d', JSON.stringify({ id: 'bad', image: notAnImage }), `${url()}/${MODEL_SERVICE}/Predict`]);
+    const result = await bufCurl([
+      '-d',
+      JSON.stringify({ id: 'bad', image: notAnImage }),
+      `${url()}/${MODEL_SERVICE}/Predict`,
+    ]);
     expect(result.exitCode).not.toBe(0);
     expect(JSON.parse(result.stderr)).toMatchObject({ code: 'invalid_argument' });
   });
@@ -154,7 +195,10 @@ describe('reflection with tokens on', () => {
         const session = reflectionSession(server.address, version);
         try {
           expect(await listServices(session), version).toContain(MODEL_SERVICE);
-          expect((await resolveService(session, MODEL_SERVICE)).registry.getService(MODEL_SERVICE), version).toBeDefined();
+          expect(
+            (await resolveService(session, MODEL_SERVICE)).registry.getService(MODEL_SERVICE),
+            version,
+          ).toBeDefined();
         } finally {
           session.close();
         }
@@ -169,7 +213,9 @@ describe('reflection with tokens on', () => {
 describe('the package', () => {
   it('ships the descriptor set reflection reads', async () => {
     const root = fileURLToPath(new URL('../../../..', import.meta.url));
-    const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
+    const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+    });
     const [pack] = JSON.parse(stdout) as { files: { path: string }[] }[];
     expect(pack!.files.map((file) => file.path)).toContain('dist/descriptor-set.binpb');
   });
@@ -186,16 +232,25 @@ function callWithEmptyMessage(client: Client, path: string, kind: DescMethod['me
         client.makeUnaryRequest(path, asIs, asIs, empty, options, () => {}).on('status', resolve);
         return;
       case 'client_streaming':
-        client.makeClientStreamRequest(path, asIs, asIs, options, () => {}).on('status', resolve).end();
+        client
+          .makeClientStreamRequest(path, asIs, asIs, options, () => {})
+          .on('status', resolve)
+          .end();
         return;
       case 'server_streaming': {
         const call = client.makeServerStreamRequest(path, asIs, asIs, empty, options);
-        call.on('data', () => call.cancel()).on('error', () => {}).on('status', resolve);
+        call
+          .on('data', () => call.cancel())
+          .on('error', () => {})
+          .on('status', resolve);
         return;
       }
       case 'bidi_streaming': {
         const call = client.makeBidiStreamRequest(path, asIs, asIs, options);
-        call.on('data', () => call.cancel()).on('error', () => {}).on('status', resolve);
+        call
+          .on('data', () => call.cancel())
+          .on('error', () => {})
+          .on('status', resolve);
         call.end();
       }
     }

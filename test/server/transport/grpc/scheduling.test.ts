@@ -1,7 +1,12 @@
 /** Load shedding, deadlines and cancellation, through real gRPC calls against a server with a small queue. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata as GrpcMetadata, status, type ServiceError } from '@grpc/grpc-js';
-import { PixelFormat, type ModelServiceClient, type PredictRequest, type PredictResponse } from '../../../../src/gen/modelhub/v1/model_service.js';
+import {
+  PixelFormat,
+  type ModelServiceClient,
+  type PredictRequest,
+  type PredictResponse,
+} from '../../../../src/gen/modelhub/v1/model_service.js';
 import { engineRuns } from '../../../support/engine-runs.js';
 import { rgbPixels } from '../../../support/images.js';
 import { admittedRequests, metricValue } from '../../../support/metrics.js';
@@ -14,7 +19,12 @@ let server: TestServer;
 let client: ModelServiceClient;
 /** The smallest image the server takes: quick to send, and the engine's work is the same (it resizes to 299×299). */
 const frame = (id: string): PredictRequest => ({
-  id, topK: 1, input: { $case: 'raw', value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) } },
+  id,
+  topK: 1,
+  input: {
+    $case: 'raw',
+    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
+  },
 });
 
 type Outcome = { id: string; ok: PredictResponse } | { id: string; error: ServiceError };
@@ -28,7 +38,9 @@ function call(request: PredictRequest, options: { serverTimeout?: string } = {})
   if (options.serverTimeout) metadata.set('grpc-timeout', options.serverTimeout);
   let cancel = () => {};
   const result = new Promise<Outcome>((resolve) => {
-    const c = client.predict(request, metadata, {}, (e, r) => resolve(e ? { id: request.id, error: e } : { id: request.id, ok: r }));
+    const c = client.predict(request, metadata, {}, (e, r) =>
+      resolve(e ? { id: request.id, error: e } : { id: request.id, ok: r }),
+    );
     cancel = () => c.cancel();
   });
   return { result, cancel: () => cancel() };
@@ -66,13 +78,17 @@ describe('scheduling', () => {
     const admitted = burst.slice(0, MAX_QUEUE).map((_, i) => `burst-${i}`);
     expect(results.filter((r) => 'ok' in r).map((r) => r.id)).toEqual(admitted);
     const refused = results.filter((r): r is Extract<Outcome, { error: ServiceError }> => 'error' in r);
-    expect(refused.map((r) => r.id)).toEqual(Array.from({ length: 11 - MAX_QUEUE }, (_, i) => `burst-${MAX_QUEUE + i}`));
+    expect(refused.map((r) => r.id)).toEqual(
+      Array.from({ length: 11 - MAX_QUEUE }, (_, i) => `burst-${MAX_QUEUE + i}`),
+    );
     for (const { error } of refused) {
       expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
-      expect(error.details).toBe(`server overloaded: all 1 inference slot(s) busy and the queue of ${MAX_QUEUE} is full; retry later with backoff`);
+      expect(error.details).toBe(
+        `server overloaded: all 1 inference slot(s) busy and the queue of ${MAX_QUEUE} is full; retry later with backoff`,
+      );
     }
     // Every admitted request ran once; no refused one did.
-    expect(await engineRuns(server) - before).toBe(1 + MAX_QUEUE);
+    expect((await engineRuns(server)) - before).toBe(1 + MAX_QUEUE);
   });
 
   it('ends a queued call at the deadline it sent, on the server, and never runs it', async () => {
@@ -83,7 +99,8 @@ describe('scheduling', () => {
     const ahead = Array.from({ length: 5 }, (_, i) => call(frame(`ahead-${i}`)));
     await waitFor(async () => (await admittedSince()) === 5, 10_000, 'the five ahead admitted');
 
-    const expired = () => metricValue(registry(), 'xception_calls_total', { method: 'Predict', code: 'DEADLINE_EXCEEDED' });
+    const expired = () =>
+      metricValue(registry(), 'xception_calls_total', { method: 'Predict', code: 'DEADLINE_EXCEEDED' });
     const expiredBefore = await expired();
     const late = call(frame('late'), { serverTimeout: '300m' });
     await waitFor(async () => (await admittedSince()) === 6, 10_000, 'the late call queued');
@@ -91,12 +108,22 @@ describe('scheduling', () => {
     expect('error' in lateResult && lateResult.error.code).toBe(status.DEADLINE_EXCEEDED);
     expect('error' in lateResult && lateResult.error.details).toMatch(/^deadline exceeded/i);
     // The server records what the client got, though grpc-js's own deadline timer may end the call before ours.
-    await waitFor(async () => (await expired()) === expiredBefore + 1, 10_000, 'the call recorded as DEADLINE_EXCEEDED');
+    await waitFor(
+      async () => (await expired()) === expiredBefore + 1,
+      10_000,
+      'the call recorded as DEADLINE_EXCEEDED',
+    );
     // It left the queue without a run: what the scheduler took in is back to the five ahead.
     await waitFor(async () => (await admittedSince()) === 5, 10_000, 'the late call gone from the queue');
 
     const results = await Promise.all(ahead.map((c) => c.result));
-    expect(results.filter((r) => 'ok' in r).map((r) => r.id)).toEqual(['ahead-0', 'ahead-1', 'ahead-2', 'ahead-3', 'ahead-4']);
+    expect(results.filter((r) => 'ok' in r).map((r) => r.id)).toEqual([
+      'ahead-0',
+      'ahead-1',
+      'ahead-2',
+      'ahead-3',
+      'ahead-4',
+    ]);
     await idle();
     expect(await admittedRequests(registry())).toEqual({ queued: 0, runs: base.runs + 5, total: base.total + 5 });
   });
@@ -113,6 +140,6 @@ describe('scheduling', () => {
     expect('error' in result && result.error.code).toBe(status.CANCELLED);
     expect('ok' in (await ahead.result)).toBe(true);
     await idle();
-    expect(await engineRuns(server) - before).toBe(1);
+    expect((await engineRuns(server)) - before).toBe(1);
   });
 });

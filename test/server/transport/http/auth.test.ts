@@ -19,7 +19,14 @@ let server: HttpTestServer;
 beforeAll(async () => {
   certs = await generateTestCerts();
   ca = await certs.read(certs.ca.cert);
-  server = await startHttpTestServer(['--auth-tokens', TOKEN, '--tls-cert', certs.server.cert, '--tls-key', certs.server.key]);
+  server = await startHttpTestServer([
+    '--auth-tokens',
+    TOKEN,
+    '--tls-cert',
+    certs.server.cert,
+    '--tls-key',
+    certs.server.key,
+  ]);
 });
 
 afterAll(async () => {
@@ -34,16 +41,32 @@ interface Answer {
 }
 
 /** An HTTPS request that trusts the test CA (fetch cannot be given a CA without an extra package). */
-function call(path: string, options: { token?: string; method?: string; body?: Buffer; contentType?: string } = {}): Promise<Answer> {
+function call(
+  path: string,
+  options: { token?: string; method?: string; body?: Buffer; contentType?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     if (options.contentType) headers['content-type'] = options.contentType;
-    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port: server.httpPort, path, method: options.method ?? 'GET', ca, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port: server.httpPort,
+        path,
+        method: options.method ?? 'GET',
+        ca,
+        headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -91,7 +114,13 @@ describe('bearer tokens on the REST API', () => {
     for (const path of ['/', '/app.js', '/style.css']) {
       expect((await call(path)).status, path).toBe(200);
     }
-    for (const path of ['//api/get_config', '/API/get_config', '/./api/get_config', '/no-such-page', '/app.js/../api/get_config']) {
+    for (const path of [
+      '//api/get_config',
+      '/API/get_config',
+      '/./api/get_config',
+      '/no-such-page',
+      '/app.js/../api/get_config',
+    ]) {
       expect((await call(path)).status, path).toBe(401);
     }
   });
@@ -109,12 +138,16 @@ describe('HTTPS with --tls-cert', () => {
     // With a valid token, so that a server answering plaintext at all would answer 200 with the config.
     const reply = await new Promise<{ bytes: Buffer; error?: Error }>((resolve) => {
       const socket = connect(server.httpPort!, '127.0.0.1', () => {
-        socket.write(`GET /api/get_config HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`);
+        socket.write(
+          `GET /api/get_config HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+        );
       });
       const chunks: Buffer[] = [];
       let error: Error | undefined;
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('error', (e) => { error = e; });
+      socket.on('error', (e) => {
+        error = e;
+      });
       socket.on('close', () => resolve({ bytes: Buffer.concat(chunks), error }));
     });
     // Node's TLS server drops a connection that does not start with a TLS handshake (no 400: it speaks no HTTP before

@@ -17,7 +17,9 @@ let byEnv: ServerProcess;
 
 beforeAll(async () => {
   const image = await png(96, 96);
-  files = await startFileServer((_req, res) => { res.writeHead(200, { 'content-type': 'image/png' }).end(image); });
+  files = await startFileServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png' }).end(image);
+  });
   const args = ['--http-port', '0', '--threads', '1'];
   [byFlag, byEnv] = await Promise.all([
     startServerProcess([...args, '--fetch-allow-hosts', '127.0.0.1'], { XCEPTION_FETCH_ALLOW_HOSTS: 'localhost' }),

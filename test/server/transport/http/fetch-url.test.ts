@@ -23,19 +23,35 @@ beforeAll(async () => {
   files = await startFileServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     switch (url.pathname) {
-      case '/image.png': res.writeHead(200, { 'content-type': 'image/png' }).end(image); break;
-      case '/image.gif': res.writeHead(200, { 'content-type': 'image/gif' }).end(gifBytes); break;
-      case '/same-host': res.writeHead(302, { location: '/image.png' }).end(); break;
-      case '/other-host': res.writeHead(302, { location: `http://localhost:${files.port}/image.png` }).end(); break;
-      case '/loop': res.writeHead(302, { location: '/loop' }).end(); break;
-      case '/big': res.writeHead(200, { 'content-length': String(MAX_BYTES + 1) }).end(Buffer.alloc(MAX_BYTES + 1)); break;
+      case '/image.png':
+        res.writeHead(200, { 'content-type': 'image/png' }).end(image);
+        break;
+      case '/image.gif':
+        res.writeHead(200, { 'content-type': 'image/gif' }).end(gifBytes);
+        break;
+      case '/same-host':
+        res.writeHead(302, { location: '/image.png' }).end();
+        break;
+      case '/other-host':
+        res.writeHead(302, { location: `http://localhost:${files.port}/image.png` }).end();
+        break;
+      case '/loop':
+        res.writeHead(302, { location: '/loop' }).end();
+        break;
+      case '/big':
+        res.writeHead(200, { 'content-length': String(MAX_BYTES + 1) }).end(Buffer.alloc(MAX_BYTES + 1));
+        break;
       case '/big-chunked':
         res.writeHead(200, { 'content-type': 'image/png' });
         for (let i = 0; i < 5; i++) res.write(Buffer.alloc(MAX_BYTES / 4, 1));
         res.end();
         break;
-      case '/hang': res.writeHead(200, { 'content-type': 'image/png' }); res.write(image.subarray(0, 16)); break;
-      default: res.writeHead(404).end('not here');
+      case '/hang':
+        res.writeHead(200, { 'content-type': 'image/png' });
+        res.write(image.subarray(0, 16));
+        break;
+      default:
+        res.writeHead(404).end('not here');
     }
   });
   server = await startHttpTestServer();

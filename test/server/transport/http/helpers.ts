@@ -33,9 +33,17 @@ export function rawGet(port: number, path: string): Promise<RawResponse> {
   });
 }
 
-export function upload(base: string, bytes: Uint8Array, options: { field?: string; filename?: string; type?: string } = {}): Promise<Response> {
+export function upload(
+  base: string,
+  bytes: Uint8Array,
+  options: { field?: string; filename?: string; type?: string } = {},
+): Promise<Response> {
   const form = new FormData();
-  form.append(options.field ?? 'file', new Blob([bytes], { type: options.type ?? 'application/octet-stream' }), options.filename ?? 'image.png');
+  form.append(
+    options.field ?? 'file',
+    new Blob([bytes], { type: options.type ?? 'application/octet-stream' }),
+    options.filename ?? 'image.png',
+  );
   return fetch(`${base}/api/predict`, { method: 'POST', body: form });
 }
 
@@ -62,7 +70,9 @@ export interface FileServer {
 }
 
 /** A plain HTTP server on 127.0.0.1 for ?fileurl= tests. */
-export async function startFileServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<FileServer> {
+export async function startFileServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<FileServer> {
   const requests: string[] = [];
   const server = createServer((req, res) => {
     requests.push(req.url ?? '');

@@ -8,14 +8,24 @@ import { errorOf, startHttpTestServer, upload, type HttpTestServer } from './hel
 let server: HttpTestServer;
 
 beforeAll(async () => {
-  server = await startHttpTestServer(['--max-message-bytes', '65536', '--max-queue', '1', '--max-concurrency', '1', '--threads', '1']);
+  server = await startHttpTestServer([
+    '--max-message-bytes',
+    '65536',
+    '--max-queue',
+    '1',
+    '--max-concurrency',
+    '1',
+    '--threads',
+    '1',
+  ]);
 });
 
 afterAll(async () => {
   await server?.shutdown(1000);
 });
 
-const gauge = async (metric: { get(): Promise<{ values: { value: number }[] }> }) => (await metric.get()).values[0]?.value;
+const gauge = async (metric: { get(): Promise<{ values: { value: number }[] }> }) =>
+  (await metric.get()).values[0]?.value;
 
 describe('limits', () => {
   it('an upload over --max-message-bytes is 413 {"error"}, and the server goes on serving', async () => {
@@ -37,7 +47,7 @@ describe('limits', () => {
       expect(response.headers.get('retry-after')).toBe('1');
       expect(await errorOf(response)).toMatch(/queue of 1 is full/);
     }
-    expect(await engineRuns(server) - before).toBe(served.length);
+    expect((await engineRuns(server)) - before).toBe(served.length);
   });
 
   it('a request whose client went away while it waited in the queue is never run', async () => {
@@ -49,14 +59,18 @@ describe('limits', () => {
     const controller = new AbortController();
     const form = new FormData();
     form.append('file', new Blob([image]), 'x.png');
-    const leaving = fetch(`${server.base}/api/predict`, { method: 'POST', body: form, signal: controller.signal }).catch((e: Error) => e);
+    const leaving = fetch(`${server.base}/api/predict`, {
+      method: 'POST',
+      body: form,
+      signal: controller.signal,
+    }).catch((e: Error) => e);
     await waitFor(async () => (await gauge(server.metrics.queueDepth)) === 1, 10_000, 'queued');
     controller.abort();
     expect(await leaving).toBeInstanceOf(Error);
     expect((await ahead).status).toBe(200);
     await waitFor(async () => (await gauge(server.metrics.queueDepth)) === 0, 10_000, 'queue empty');
     await waitFor(async () => (await gauge(server.metrics.inFlight)) === 0, 10_000, 'idle engine');
-    expect(await engineRuns(server) - before).toBe(1);
+    expect((await engineRuns(server)) - before).toBe(1);
   });
 });
 
@@ -70,19 +84,27 @@ describe('deadline', () => {
     // With a run in progress, a request of 1 ms cannot reach the engine in time.
     const form = new FormData();
     form.append('file', new Blob([image]), 'x.png');
-    const late = await fetch(`${server.base}/api/predict`, { method: 'POST', body: form, headers: { 'x-request-timeout': '1' } });
+    const late = await fetch(`${server.base}/api/predict`, {
+      method: 'POST',
+      body: form,
+      headers: { 'x-request-timeout': '1' },
+    });
     expect(late.status).toBe(504);
     expect(await errorOf(late)).toMatch(/^deadline exceeded/);
     expect((await ahead).status).toBe(200);
     await waitFor(async () => (await gauge(server.metrics.inFlight)) === 0, 10_000, 'idle engine');
-    expect(await engineRuns(server) - before).toBe(1);
+    expect((await engineRuns(server)) - before).toBe(1);
   });
 
   it('refuses an x-request-timeout that is not a whole number of milliseconds with 400', async () => {
     for (const value of ['soon', '1.5', '0', '-3']) {
-      const response = await fetch(`${server.base}/api/predict_sample?filename=orange.jpg`, { headers: { 'x-request-timeout': value } });
+      const response = await fetch(`${server.base}/api/predict_sample?filename=orange.jpg`, {
+        headers: { 'x-request-timeout': value },
+      });
       expect(response.status, value).toBe(400);
-      expect(await errorOf(response)).toBe(`x-request-timeout must be a whole number of milliseconds ≥ 1, got "${value}"`);
+      expect(await errorOf(response)).toBe(
+        `x-request-timeout must be a whole number of milliseconds ≥ 1, got "${value}"`,
+      );
     }
   });
 });
@@ -94,7 +116,10 @@ describe('shutdown', () => {
     const finished = server.shutdown(10_000);
     expect((await running).status).toBe(200);
     expect(await finished).toBe(true);
-    const after = await fetch(`${server.base}/api/get_model_io`).then((r) => r.status, (e: Error) => e);
+    const after = await fetch(`${server.base}/api/get_model_io`).then(
+      (r) => r.status,
+      (e: Error) => e,
+    );
     expect(after).toBeInstanceOf(Error);
   });
 });

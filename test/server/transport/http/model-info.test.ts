@@ -72,7 +72,12 @@ describe('ModelHub descriptive routes', () => {
     const response = await get('/api/get_legal');
     expect(response.status).toBe(200);
     const legal = await response.json();
-    expect(Object.keys(legal).sort()).toEqual(['model_license', 'modelhub_acknowledgements', 'modelhub_license', 'sample_data_license']);
+    expect(Object.keys(legal).sort()).toEqual([
+      'model_license',
+      'modelhub_acknowledgements',
+      'modelhub_license',
+      'sample_data_license',
+    ]);
     expect(legal.modelhub_license).toMatch(/ModelHub/);
     expect(legal.modelhub_license).toMatch(/MIT License/);
     expect(legal.modelhub_acknowledgements).toMatch(/ModelHub/);
@@ -85,12 +90,23 @@ describe('ModelHub descriptive routes', () => {
     expect(response.status).toBe(200);
     const meta = await response.json();
     expect(meta).toMatchObject({
-      id: 'dbf35840-9c8d-408f-8a36-b9fe2f8e5546', name: 'xception', task: 'Classification', top: 5, classes: 1000,
-      engine: 'onnx', pretrained: false, instance: 'http-test-1', maxMessageBytes: server.config.maxMessageBytes,
+      id: 'dbf35840-9c8d-408f-8a36-b9fe2f8e5546',
+      name: 'xception',
+      task: 'Classification',
+      top: 5,
+      classes: 1000,
+      engine: 'onnx',
+      pretrained: false,
+      instance: 'http-test-1',
+      maxMessageBytes: server.config.maxMessageBytes,
     });
     expect(meta.backend).toEqual(expect.any(String));
     expect(meta.threads).toBe(2);
-    expect(meta.weights).toMatchObject({ format: expect.any(String), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), seed: 0 });
+    expect(meta.weights).toMatchObject({
+      format: expect.any(String),
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      seed: 0,
+    });
     expect(meta.samples).toEqual((await server.ready).metadata().sampleFiles);
   });
 
@@ -102,7 +118,9 @@ describe('ModelHub descriptive routes', () => {
     const zip = Buffer.from(await response.arrayBuffer());
     expect(Number(response.headers.get('content-length'))).toBe(zip.length);
     const entries = readZip(zip);
-    expect(entries.map((e) => e.name)).toEqual(expect.arrayContaining(['model/config.json', 'model/labels.json', 'model/thumbnail.jpg']));
+    expect(entries.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['model/config.json', 'model/labels.json', 'model/thumbnail.jpg']),
+    );
     for (const entry of entries) {
       const onDisk = await readFile(join(contribDir, entry.name));
       expect(entry.method).toBe(0);
@@ -120,9 +138,15 @@ describe('ModelHub descriptive routes', () => {
     ].join('\n');
     const read = JSON.parse(execFileSync('python3', ['-c', script], { input: zip, encoding: 'utf8' }));
     expect(read.bad).toBeNull();
-    expect(Object.keys(read.files)).toEqual(expect.arrayContaining(['model/config.json', 'model/labels.json', 'model/thumbnail.jpg']));
+    expect(Object.keys(read.files)).toEqual(
+      expect.arrayContaining(['model/config.json', 'model/labels.json', 'model/thumbnail.jpg']),
+    );
     for (const [name, sha256] of Object.entries(read.files)) {
-      expect(sha256, name).toBe(createHash('sha256').update(await readFile(join(contribDir, name))).digest('hex'));
+      expect(sha256, name).toBe(
+        createHash('sha256')
+          .update(await readFile(join(contribDir, name)))
+          .digest('hex'),
+      );
     }
   });
 });
@@ -167,7 +191,12 @@ describe('before the model is loaded', () => {
     );
     try {
       const base = `http://127.0.0.1:${http.port}`;
-      for (const path of ['/api/get_config', '/api/metadata', '/api/get_samples', '/api/predict_sample?filename=orange.jpg']) {
+      for (const path of [
+        '/api/get_config',
+        '/api/metadata',
+        '/api/get_samples',
+        '/api/predict_sample?filename=orange.jpg',
+      ]) {
         const response = await fetch(`${base}${path}`);
         expect(response.status, path).toBe(503);
         expect(response.headers.get('retry-after')).toBe('1');

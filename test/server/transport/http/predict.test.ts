@@ -21,7 +21,13 @@ afterAll(async () => {
 });
 
 interface ModelHubAnswer {
-  output: { prediction: { label: string; probability: number }[]; shape: number[]; type: string; name: string; description: string }[];
+  output: {
+    prediction: { label: string; probability: number }[];
+    shape: number[];
+    type: string;
+    name: string;
+    description: string;
+  }[];
   timestamp: string;
   processing_time: number;
   model: { id: string; name: string };
@@ -34,7 +40,9 @@ function expectModelHubShape(answer: ModelHubAnswer): void {
   const [output] = answer.output;
   expect(Object.keys(output!)).toEqual(['prediction', 'shape', 'type', 'name', 'description']);
   expect(output).toMatchObject({
-    shape: [1000], type: 'label_list', name: 'probabilities',
+    shape: [1000],
+    type: 'label_list',
+    name: 'probabilities',
     description: 'Probabilities of the 1000 classes in the ImageNet dataset.',
   });
   // All labels, in class order, each {label, probability} only.
@@ -57,7 +65,7 @@ function expectModelHubShape(answer: ModelHubAnswer): void {
 }
 
 describe('POST /api/predict', () => {
-  it('classifies a PNG: ModelHub\'s answer with all 1000 labels in class order', async () => {
+  it("classifies a PNG: ModelHub's answer with all 1000 labels in class order", async () => {
     const response = await upload(server.base, await png(320, 240));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -75,8 +83,11 @@ describe('POST /api/predict', () => {
     const http = (await (await upload(server.base, image)).json()) as ModelHubAnswer;
     const client: ModelServiceClient = modelClient(server.address);
     try {
-      const grpc = await new Promise<PredictResponse>((resolve, reject) => client.predict(
-        { id: 'same', topK: 1000, input: { $case: 'image', value: image } }, (e, r) => (e ? reject(e) : resolve(r))));
+      const grpc = await new Promise<PredictResponse>((resolve, reject) =>
+        client.predict({ id: 'same', topK: 1000, input: { $case: 'image', value: image } }, (e, r) =>
+          e ? reject(e) : resolve(r),
+        ),
+      );
       const byIndex = new Float32Array(1000);
       for (const p of grpc.outputs[0]!.prediction) byIndex[p.index] = p.probability;
       expect(http.output[0]!.prediction.map((p) => p.probability)).toEqual([...byIndex]);
@@ -111,7 +122,10 @@ describe('bad uploads are 400 {"error"}', () => {
   });
 
   it('not an image', async () => {
-    const response = await upload(server.base, Buffer.from('hello, this is text and not a picture'), { filename: 'x.png', type: 'image/png' });
+    const response = await upload(server.base, Buffer.from('hello, this is text and not a picture'), {
+      filename: 'x.png',
+      type: 'image/png',
+    });
     expect(response.status).toBe(400);
     expect(await errorOf(response)).toMatch(/unrecognised image format/);
   });
@@ -131,7 +145,7 @@ describe('bad uploads are 400 {"error"}', () => {
     expect(await errorOf(response)).toMatch(/empty/);
   });
 
-  it('an image below the model\'s minimum size', async () => {
+  it("an image below the model's minimum size", async () => {
     const response = await upload(server.base, await png(16, 16));
     expect(response.status).toBe(400);
     expect(await errorOf(response)).toMatch(/below the minimum/);
@@ -146,12 +160,16 @@ describe('bad uploads are 400 {"error"}', () => {
 
   it('a body that is not multipart', async () => {
     const asJson = await fetch(`${server.base}/api/predict`, {
-      method: 'POST', body: JSON.stringify({ file: 'x' }), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify({ file: 'x' }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(asJson.status).toBe(400);
     expect(await errorOf(asJson)).toMatch(/multipart\/form-data/);
     const raw = await fetch(`${server.base}/api/predict`, {
-      method: 'POST', body: await png(64, 64), headers: { 'content-type': 'image/png' },
+      method: 'POST',
+      body: await png(64, 64),
+      headers: { 'content-type': 'image/png' },
     });
     expect(raw.status).toBe(400);
     expect(await errorOf(raw)).toMatch(/multipart\/form-data/);
@@ -159,7 +177,8 @@ describe('bad uploads are 400 {"error"}', () => {
 
   it('a malformed multipart body', async () => {
     const response = await fetch(`${server.base}/api/predict`, {
-      method: 'POST', body: '--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\nabc',
+      method: 'POST',
+      body: '--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\nabc',
       headers: { 'content-type': 'multipart/form-data; boundary=b' },
     });
     expect(response.status).toBe(400);

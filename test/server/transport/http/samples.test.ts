@@ -26,7 +26,7 @@ describe('GET /api/get_samples', () => {
     expect(samples.length).toBeGreaterThan(0);
     expect(urls).toEqual(samples.map((name) => `http://127.0.0.1:${port()}/api/samples/${encodeURIComponent(name)}`));
 
-    const viaLocalhost = await fetch(`http://localhost:${port()}/api/get_samples`).then((r) => r.json()) as string[];
+    const viaLocalhost = (await fetch(`http://localhost:${port()}/api/get_samples`).then((r) => r.json())) as string[];
     expect(viaLocalhost[0]).toBe(`http://localhost:${port()}/api/samples/${encodeURIComponent(samples[0]!)}`);
   });
 

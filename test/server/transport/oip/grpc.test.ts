@@ -12,12 +12,22 @@ import sharp from 'sharp';
 import { engineRuns } from '../../../support/engine-runs.js';
 import { gif, png, rgbPixels } from '../../../support/images.js';
 import {
-  call, failure, float32s, modelhubClient, oipClient, parseClassification, rawBytes, splitRawBytes, type OipClient,
+  call,
+  failure,
+  float32s,
+  modelhubClient,
+  oipClient,
+  parseClassification,
+  rawBytes,
+  splitRawBytes,
+  type OipClient,
 } from '../../../support/oip.js';
 import { startTestServer, type TestServer } from '../../../support/server.js';
 
 const SAMPLE_DIR = fileURLToPath(new URL('../../../../contrib_src/sample_data/', import.meta.url));
-const VERSION: string = JSON.parse(await readFile(new URL('../../../../package.json', import.meta.url), 'utf8')).version;
+const VERSION: string = JSON.parse(
+  await readFile(new URL('../../../../package.json', import.meta.url), 'utf8'),
+).version;
 const CLASSES = 1000;
 
 let server: TestServer;
@@ -40,17 +50,24 @@ async function predictRow(input: { image: Buffer } | { raw: object }): Promise<n
   return row;
 }
 
-const predictFrame = (frame: Frame) => predictRow({ raw: { width: frame.width, height: frame.height, format: 'PIXEL_FORMAT_RGB8', data: frame.data } });
+const predictFrame = (frame: Frame) =>
+  predictRow({ raw: { width: frame.width, height: frame.height, format: 'PIXEL_FORMAT_RGB8', data: frame.data } });
 
 function inferRequest(inputs: object[], extra: object = {}) {
   return { model_name: 'xception', model_version: '', id: '', inputs, ...extra };
 }
 
-const imageTensor = (elements: Uint8Array[], shape: (number | string)[] = [elements.length]) =>
-  ({ name: 'image', datatype: 'BYTES', shape, contents: { bytes_contents: elements } });
+const imageTensor = (elements: Uint8Array[], shape: (number | string)[] = [elements.length]) => ({
+  name: 'image',
+  datatype: 'BYTES',
+  shape,
+  contents: { bytes_contents: elements },
+});
 
 const pixelTensor = (frames: readonly Frame[]) => ({
-  name: 'pixels', datatype: 'UINT8', shape: [frames.length, frames[0]!.height, frames[0]!.width, 3],
+  name: 'pixels',
+  datatype: 'UINT8',
+  shape: [frames.length, frames[0]!.height, frames[0]!.width, 3],
   contents: { uint_contents: frames.flatMap((frame) => [...frame.data]) },
 });
 
@@ -73,7 +90,11 @@ function rowsOf(response: any, raw = false): number[][] {
 }
 
 function topK(row: readonly number[], k: number): number[] {
-  return row.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i);
+  return row
+    .map((p, i) => [p, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, k)
+    .map(([, i]) => i);
 }
 
 function expectSameAnswer(row: readonly number[], reference: readonly number[]): void {
@@ -154,7 +175,12 @@ describe('ModelInfer', () => {
     expect(samples.map((s) => s.name)).toEqual(['checkerboard.png', 'orange.jpg', 'sunset.jpg', 'traffic-light.png']);
     for (const sample of samples) {
       const response = await call(oip, 'ModelInfer', inferRequest([imageTensor([sample.bytes])], { id: sample.name }));
-      expect(response).toMatchObject({ model_name: 'xception', model_version: '1', id: sample.name, raw_output_contents: [] });
+      expect(response).toMatchObject({
+        model_name: 'xception',
+        model_version: '1',
+        id: sample.name,
+        raw_output_contents: [],
+      });
       const [row] = rowsOf(response);
       expectSameAnswer(row!, sample.reference);
     }
@@ -224,72 +250,184 @@ describe('ModelInfer', () => {
     const outputs = [{ name: 'probabilities', parameters: { classification: { uint64_param: 5000 } } }];
     const response = await call(oip, 'ModelInfer', inferRequest([imageTensor([samples[2]!.bytes])], { outputs }));
     expect(response.outputs[0].shape).toEqual(['1', String(CLASSES)]);
-    const indices = response.outputs[0].contents.bytes_contents.map((b: Buffer) => parseClassification(b.toString()).index);
+    const indices = response.outputs[0].contents.bytes_contents.map(
+      (b: Buffer) => parseClassification(b.toString()).index,
+    );
     expect(indices).toEqual(topK(samples[2]!.reference, CLASSES));
   });
 });
 
 describe('ModelInfer refuses caller mistakes with a status that names the problem, and does no engine work', () => {
-  const pixels = (shape: number[], values: number[]) => ({ name: 'pixels', datatype: 'UINT8', shape, contents: { uint_contents: values } });
+  const pixels = (shape: number[], values: number[]) => ({
+    name: 'pixels',
+    datatype: 'UINT8',
+    shape,
+    contents: { uint_contents: values },
+  });
   const gray40 = new Array<number>(40 * 40 * 3).fill(128);
   const cases: [string, () => Promise<object>, status, RegExp][] = [
-    ['an unknown model', async () => ({ ...inferRequest([imageTensor([await png(64, 64)])]), model_name: 'resnet50' }),
-      status.NOT_FOUND, /unknown model "resnet50": this server serves "xception"/],
-    ['an unknown version', async () => inferRequest([imageTensor([await png(64, 64)])], { model_version: '2' }),
-      status.NOT_FOUND, /no version "2"; its only version is "1"/],
+    [
+      'an unknown model',
+      async () => ({ ...inferRequest([imageTensor([await png(64, 64)])]), model_name: 'resnet50' }),
+      status.NOT_FOUND,
+      /unknown model "resnet50": this server serves "xception"/,
+    ],
+    [
+      'an unknown version',
+      async () => inferRequest([imageTensor([await png(64, 64)])], { model_version: '2' }),
+      status.NOT_FOUND,
+      /no version "2"; its only version is "1"/,
+    ],
     ['no input', async () => inferRequest([]), status.INVALID_ARGUMENT, /exactly one input tensor.*got 0/],
-    ['two inputs', async () => inferRequest([imageTensor([await png(64, 64)]), pixels([1, 40, 40, 3], gray40)]),
-      status.INVALID_ARGUMENT, /exactly one input tensor.*got 2 \("image", "pixels"\)/],
-    ['a wrong tensor name', async () => inferRequest([{ ...imageTensor([await png(64, 64)]), name: 'images' }]),
-      status.INVALID_ARGUMENT, /unknown input "images": expected "image" \(BYTES.*"pixels" \(UINT8/],
-    ['a wrong datatype for image', async () => inferRequest([{ ...imageTensor([await png(64, 64)]), datatype: 'UINT8' }]),
-      status.INVALID_ARGUMENT, /input "image" has datatype "UINT8"; expected BYTES/],
-    ['a wrong datatype for pixels', async () => inferRequest([{ ...pixels([1, 40, 40, 3], gray40), datatype: 'FP32' }]),
-      status.INVALID_ARGUMENT, /input "pixels" has datatype "FP32"; expected UINT8/],
-    ['an image shape of two dimensions', async () => inferRequest([imageTensor([await png(64, 64)], [1, 1])]),
-      status.INVALID_ARGUMENT, /input "image" has shape \[1, 1\]; expected \[N\] with 1 ≤ N ≤ 32/],
-    ['more images than a request may carry', async () => inferRequest([imageTensor(new Array(33).fill(Buffer.alloc(1)))]),
-      status.INVALID_ARGUMENT, /shape \[33\]; expected \[N\] with 1 ≤ N ≤ 32/],
-    ['fewer image elements than the shape says', async () => inferRequest([imageTensor([await png(64, 64)], [2])]),
-      status.INVALID_ARGUMENT, /input "image" has 1 element\(s\); shape \[2\] needs 2/],
-    ['image bytes in the wrong contents field', async () => inferRequest([{ ...imageTensor([], [2]), contents: { fp32_contents: [1, 2] } }]),
-      status.INVALID_ARGUMENT, /input "image" is BYTES.*got contents\.fp32_contents/],
-    ['no contents at all', async () => inferRequest([imageTensor([], [1])]),
-      status.INVALID_ARGUMENT, /input "image" has no contents/],
-    ['pixels with four channels', async () => inferRequest([pixels([1, 40, 40, 4], new Array(6400).fill(0))]),
-      status.INVALID_ARGUMENT, /input "pixels" has shape \[1, 40, 40, 4\]; expected \[N, H, W, 3\]/],
-    ['pixel values fewer than the shape needs', async () => inferRequest([pixels([1, 40, 40, 3], new Array(100).fill(0))]),
-      status.INVALID_ARGUMENT, /input "pixels" has 100 values; shape \[1, 40, 40, 3\] needs 4800/],
-    ['raw pixel bytes fewer than the shape needs', async () =>
-      inferRequest([{ name: 'pixels', datatype: 'UINT8', shape: [1, 40, 40, 3] }], { raw_input_contents: [Buffer.alloc(100)] }),
-    status.INVALID_ARGUMENT, /raw contents of input "pixels" are 100 bytes; shape \[1, 40, 40, 3\] needs 4800/],
-    ['a pixel value over 255', async () => inferRequest([pixels([1, 40, 40, 3], [300, ...gray40.slice(1)])]),
-      status.INVALID_ARGUMENT, /"pixels" value 300 at index 0 is not a UINT8/],
-    ['a frame below the model\'s 32 px', async () => inferRequest([pixels([1, 10, 40, 3], new Array(1200).fill(0))]),
-      status.INVALID_ARGUMENT, /pixels\[0\]: image height 10 px is below the minimum of 32 px/],
-    ['raw contents for a different number of inputs', async () =>
-      inferRequest([{ name: 'image', datatype: 'BYTES', shape: [1] }], { raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)] }),
-    status.INVALID_ARGUMENT, /raw_input_contents has 2 entries for 1 input/],
-    ['raw and typed contents together', async () =>
-      inferRequest([imageTensor([await png(64, 64)])], { raw_input_contents: [rawBytes([await png(64, 64)])] }),
-    status.INVALID_ARGUMENT, /contents as well as raw_input_contents/],
-    ['a raw BYTES element longer than the bytes that follow', async () =>
-      inferRequest([{ name: 'image', datatype: 'BYTES', shape: [1] }], { raw_input_contents: [rawBytes([await png(64, 64)]).subarray(0, 50)] }),
-    status.INVALID_ARGUMENT, /element 0 declares \d+ bytes but only 46 follow/],
-    ['a corrupt image as the second element', async () => inferRequest([imageTensor([await png(64, 64), Buffer.from('not an image at all')])]),
-      status.INVALID_ARGUMENT, /^image\[1\]: .*image\/png/],
-    ['a GIF', async () => inferRequest([imageTensor([await gif(64, 64)])]),
-      status.INVALID_ARGUMENT, /^image\[0\]: /],
-    ['an unknown output', async () => inferRequest([imageTensor([await png(64, 64)])], { outputs: [{ name: 'logits' }] }),
-      status.INVALID_ARGUMENT, /unknown output "logits": the model's output is "probabilities"/],
-    ['classification 0', async () =>
-      inferRequest([imageTensor([await png(64, 64)])], { outputs: [{ name: 'probabilities', parameters: { classification: { int64_param: 0 } } }] }),
-    status.INVALID_ARGUMENT, /"classification" must be a whole number ≥ 1 \(int64\); got 0/],
-    ['classification as a string', async () =>
-      inferRequest([imageTensor([await png(64, 64)])], { outputs: [{ name: 'probabilities', parameters: { classification: { string_param: '3' } } }] }),
-    status.INVALID_ARGUMENT, /"classification" must be a whole number ≥ 1 \(int64\); got "3"/],
-    ['a shape dimension past 2^53 (protobuf int64)', async () => inferRequest([imageTensor([await png(64, 64)], ['9007199254740993'])]),
-      status.INVALID_ARGUMENT, /could not be decoded.*2\^53/],
+    [
+      'two inputs',
+      async () => inferRequest([imageTensor([await png(64, 64)]), pixels([1, 40, 40, 3], gray40)]),
+      status.INVALID_ARGUMENT,
+      /exactly one input tensor.*got 2 \("image", "pixels"\)/,
+    ],
+    [
+      'a wrong tensor name',
+      async () => inferRequest([{ ...imageTensor([await png(64, 64)]), name: 'images' }]),
+      status.INVALID_ARGUMENT,
+      /unknown input "images": expected "image" \(BYTES.*"pixels" \(UINT8/,
+    ],
+    [
+      'a wrong datatype for image',
+      async () => inferRequest([{ ...imageTensor([await png(64, 64)]), datatype: 'UINT8' }]),
+      status.INVALID_ARGUMENT,
+      /input "image" has datatype "UINT8"; expected BYTES/,
+    ],
+    [
+      'a wrong datatype for pixels',
+      async () => inferRequest([{ ...pixels([1, 40, 40, 3], gray40), datatype: 'FP32' }]),
+      status.INVALID_ARGUMENT,
+      /input "pixels" has datatype "FP32"; expected UINT8/,
+    ],
+    [
+      'an image shape of two dimensions',
+      async () => inferRequest([imageTensor([await png(64, 64)], [1, 1])]),
+      status.INVALID_ARGUMENT,
+      /input "image" has shape \[1, 1\]; expected \[N\] with 1 ≤ N ≤ 32/,
+    ],
+    [
+      'more images than a request may carry',
+      async () => inferRequest([imageTensor(new Array(33).fill(Buffer.alloc(1)))]),
+      status.INVALID_ARGUMENT,
+      /shape \[33\]; expected \[N\] with 1 ≤ N ≤ 32/,
+    ],
+    [
+      'fewer image elements than the shape says',
+      async () => inferRequest([imageTensor([await png(64, 64)], [2])]),
+      status.INVALID_ARGUMENT,
+      /input "image" has 1 element\(s\); shape \[2\] needs 2/,
+    ],
+    [
+      'image bytes in the wrong contents field',
+      async () => inferRequest([{ ...imageTensor([], [2]), contents: { fp32_contents: [1, 2] } }]),
+      status.INVALID_ARGUMENT,
+      /input "image" is BYTES.*got contents\.fp32_contents/,
+    ],
+    [
+      'no contents at all',
+      async () => inferRequest([imageTensor([], [1])]),
+      status.INVALID_ARGUMENT,
+      /input "image" has no contents/,
+    ],
+    [
+      'pixels with four channels',
+      async () => inferRequest([pixels([1, 40, 40, 4], new Array(6400).fill(0))]),
+      status.INVALID_ARGUMENT,
+      /input "pixels" has shape \[1, 40, 40, 4\]; expected \[N, H, W, 3\]/,
+    ],
+    [
+      'pixel values fewer than the shape needs',
+      async () => inferRequest([pixels([1, 40, 40, 3], new Array(100).fill(0))]),
+      status.INVALID_ARGUMENT,
+      /input "pixels" has 100 values; shape \[1, 40, 40, 3\] needs 4800/,
+    ],
+    [
+      'raw pixel bytes fewer than the shape needs',
+      async () =>
+        inferRequest([{ name: 'pixels', datatype: 'UINT8', shape: [1, 40, 40, 3] }], {
+          raw_input_contents: [Buffer.alloc(100)],
+        }),
+      status.INVALID_ARGUMENT,
+      /raw contents of input "pixels" are 100 bytes; shape \[1, 40, 40, 3\] needs 4800/,
+    ],
+    [
+      'a pixel value over 255',
+      async () => inferRequest([pixels([1, 40, 40, 3], [300, ...gray40.slice(1)])]),
+      status.INVALID_ARGUMENT,
+      /"pixels" value 300 at index 0 is not a UINT8/,
+    ],
+    [
+      "a frame below the model's 32 px",
+      async () => inferRequest([pixels([1, 10, 40, 3], new Array(1200).fill(0))]),
+      status.INVALID_ARGUMENT,
+      /pixels\[0\]: image height 10 px is below the minimum of 32 px/,
+    ],
+    [
+      'raw contents for a different number of inputs',
+      async () =>
+        inferRequest([{ name: 'image', datatype: 'BYTES', shape: [1] }], {
+          raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)],
+        }),
+      status.INVALID_ARGUMENT,
+      /raw_input_contents has 2 entries for 1 input/,
+    ],
+    [
+      'raw and typed contents together',
+      async () =>
+        inferRequest([imageTensor([await png(64, 64)])], { raw_input_contents: [rawBytes([await png(64, 64)])] }),
+      status.INVALID_ARGUMENT,
+      /contents as well as raw_input_contents/,
+    ],
+    [
+      'a raw BYTES element longer than the bytes that follow',
+      async () =>
+        inferRequest([{ name: 'image', datatype: 'BYTES', shape: [1] }], {
+          raw_input_contents: [rawBytes([await png(64, 64)]).subarray(0, 50)],
+        }),
+      status.INVALID_ARGUMENT,
+      /element 0 declares \d+ bytes but only 46 follow/,
+    ],
+    [
+      'a corrupt image as the second element',
+      async () => inferRequest([imageTensor([await png(64, 64), Buffer.from('not an image at all')])]),
+      status.INVALID_ARGUMENT,
+      /^image\[1\]: .*image\/png/,
+    ],
+    ['a GIF', async () => inferRequest([imageTensor([await gif(64, 64)])]), status.INVALID_ARGUMENT, /^image\[0\]: /],
+    [
+      'an unknown output',
+      async () => inferRequest([imageTensor([await png(64, 64)])], { outputs: [{ name: 'logits' }] }),
+      status.INVALID_ARGUMENT,
+      /unknown output "logits": the model's output is "probabilities"/,
+    ],
+    [
+      'classification 0',
+      async () =>
+        inferRequest([imageTensor([await png(64, 64)])], {
+          outputs: [{ name: 'probabilities', parameters: { classification: { int64_param: 0 } } }],
+        }),
+      status.INVALID_ARGUMENT,
+      /"classification" must be a whole number ≥ 1 \(int64\); got 0/,
+    ],
+    [
+      'classification as a string',
+      async () =>
+        inferRequest([imageTensor([await png(64, 64)])], {
+          outputs: [{ name: 'probabilities', parameters: { classification: { string_param: '3' } } }],
+        }),
+      status.INVALID_ARGUMENT,
+      /"classification" must be a whole number ≥ 1 \(int64\); got "3"/,
+    ],
+    [
+      'a shape dimension past 2^53 (protobuf int64)',
+      async () => inferRequest([imageTensor([await png(64, 64)], ['9007199254740993'])]),
+      status.INVALID_ARGUMENT,
+      /could not be decoded.*2\^53/,
+    ],
   ];
   for (const [name, request, code, message] of cases) {
     it(name, async () => {

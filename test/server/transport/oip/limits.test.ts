@@ -18,15 +18,25 @@ const MAX_QUEUE = 6;
 /** N frames of the smallest size the model takes: cheap to send; the engine's work is the same at any size. */
 const frames = (n: number) => ({
   model_name: 'xception',
-  inputs: [{
-    name: 'pixels', datatype: 'UINT8', shape: [n, 32, 32, 3],
-    contents: { uint_contents: Array.from({ length: n }, (_, i) => [...rgbPixels(32, 32, i + 1)]).flat() },
-  }],
+  inputs: [
+    {
+      name: 'pixels',
+      datatype: 'UINT8',
+      shape: [n, 32, 32, 3],
+      contents: { uint_contents: Array.from({ length: n }, (_, i) => [...rgbPixels(32, 32, i + 1)]).flat() },
+    },
+  ],
 });
 
 const jsonFrames = (n: number) => {
-  const { inputs: [input] } = frames(n);
-  return { inputs: [{ name: input!.name, datatype: input!.datatype, shape: input!.shape, data: input!.contents.uint_contents }] };
+  const {
+    inputs: [input],
+  } = frames(n);
+  return {
+    inputs: [
+      { name: input!.name, datatype: input!.datatype, shape: input!.shape, data: input!.contents.uint_contents },
+    ],
+  };
 };
 
 function headers(entries: Record<string, string>): Metadata {
@@ -38,11 +48,26 @@ function headers(entries: Record<string, string>): Metadata {
 describe('scheduling limits', () => {
   let server: TestServer;
   let oip: OipClient;
-  const idle = () => waitFor(async () => (await metricValue(server.metrics.registry, 'xception_queue_depth')) === 0
-    && (await metricValue(server.metrics.registry, 'xception_inflight_runs')) === 0, 20_000, 'an idle server');
+  const idle = () =>
+    waitFor(
+      async () =>
+        (await metricValue(server.metrics.registry, 'xception_queue_depth')) === 0 &&
+        (await metricValue(server.metrics.registry, 'xception_inflight_runs')) === 0,
+      20_000,
+      'an idle server',
+    );
 
   beforeAll(async () => {
-    server = await startTestServer(['--max-queue', String(MAX_QUEUE), '--max-concurrency', '1', '--threads', '1', '--http-port', '0']);
+    server = await startTestServer([
+      '--max-queue',
+      String(MAX_QUEUE),
+      '--max-concurrency',
+      '1',
+      '--threads',
+      '1',
+      '--http-port',
+      '0',
+    ]);
     oip = oipClient(server.address);
   });
 
@@ -56,7 +81,9 @@ describe('scheduling limits', () => {
     const before = await engineRuns(server);
     const error = await failure(call(oip, 'ModelInfer', frames(MAX_QUEUE + 2)));
     expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(error.details).toBe(`server overloaded: all 1 inference slot(s) busy and the queue of ${MAX_QUEUE} is full; retry later with backoff`);
+    expect(error.details).toBe(
+      `server overloaded: all 1 inference slot(s) busy and the queue of ${MAX_QUEUE} is full; retry later with backoff`,
+    );
     await idle();
     expect(await engineRuns(server)).toBe(before);
   });
@@ -64,7 +91,9 @@ describe('scheduling limits', () => {
   it('REST answers the same 429 {"error"} with Retry-After', async () => {
     await idle();
     const response = await fetch(`http://127.0.0.1:${server.httpPort}/v2/models/xception/infer`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(jsonFrames(MAX_QUEUE + 2)),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(jsonFrames(MAX_QUEUE + 2)),
     });
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('1');
@@ -93,15 +122,18 @@ describe('loading and bearer tokens', () => {
   let base: string;
   const withToken = () => headers({ authorization: `Bearer ${TOKEN}` });
   const rest = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, init);
-  const restInfer = (token?: string) => rest('/v2/models/xception/infer', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(jsonFrames(1)),
-  });
+  const restInfer = (token?: string) =>
+    rest('/v2/models/xception/infer', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(jsonFrames(1)),
+    });
 
   beforeAll(async () => {
     // Not waiting for the model: the first test sees the server while it loads.
-    server = await startTestServer(['--threads', '2', '--auth-tokens', TOKEN, '--http-port', '0'], { waitReady: false });
+    server = await startTestServer(['--threads', '2', '--auth-tokens', TOKEN, '--http-port', '0'], {
+      waitReady: false,
+    });
     oip = oipClient(server.address);
     base = `http://127.0.0.1:${server.httpPort}`;
   });
@@ -136,7 +168,11 @@ describe('loading and bearer tokens', () => {
     expect(await call(oip, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(oip, 'ServerReady', {})).toEqual({ ready: true });
     expect(await call(oip, 'ModelReady', { name: 'xception' })).toEqual({ ready: true });
-    for (const [method, request] of [['ServerMetadata', {}], ['ModelMetadata', { name: 'xception' }], ['ModelInfer', frames(1)]] as const) {
+    for (const [method, request] of [
+      ['ServerMetadata', {}],
+      ['ModelMetadata', { name: 'xception' }],
+      ['ModelInfer', frames(1)],
+    ] as const) {
       const refused = await failure(call(oip, method, request));
       expect(refused.code, method).toBe(status.UNAUTHENTICATED);
       expect(refused.details).toBe('missing bearer token');
@@ -157,7 +193,12 @@ describe('loading and bearer tokens', () => {
 
   it('REST: the health routes need no token; /v2, model metadata and infer are 401 without one', async () => {
     await server.ready;
-    for (const path of ['/v2/health/live', '/v2/health/ready', '/v2/models/xception/ready', '/v2/models/xception/versions/1/ready']) {
+    for (const path of [
+      '/v2/health/live',
+      '/v2/health/ready',
+      '/v2/models/xception/ready',
+      '/v2/models/xception/versions/1/ready',
+    ]) {
       expect((await rest(path)).status, path).toBe(200);
     }
     for (const path of ['/v2', '/v2/models/xception', '/v2/models/xception/versions/1']) {
