@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { fetchWeights, XCEPTION_WEIGHTS_MD5, XCEPTION_WEIGHTS_URL } from '../src/server/model/fetch-weights.js';
-import { createProgressBar } from '../src/server/model/weights/progress-bar.js';
+import { downloadProgress } from '../src/cli/download-progress.js';
 import { contribWeightsPath } from '../src/server/model/weights/resolve.js';
 
 const { values } = parseArgs({
@@ -24,7 +24,7 @@ try {
     url: values.url,
     md5: values.md5,
     dest: values.dest,
-    onProgress: createProgressBar(),
+    onProgress: downloadProgress(),
     signal: controller.signal,
   });
   console.log(`saved ${result.path} (${result.bytes} bytes, MD5 ${result.md5})`);

@@ -29,12 +29,12 @@ export function fetchWeightsCommand(): Command {
     .addOption(new Option('--md5 <hex>', 'expected MD5 of the file').default(XCEPTION_WEIGHTS_MD5).argParser(md5))
     .action(async (flags: FetchFlags) => {
       const { fetchWeights, FetchWeightsError } = await import('../server/model/fetch-weights.js');
-      const { createProgressBar } = await import('../server/model/weights/progress-bar.js');
+      const { downloadProgress } = await import('./download-progress.js');
       const interrupt = new AbortController();
       const onSigint = () => interrupt.abort();
       process.once('SIGINT', onSigint);
       try {
-        const saved = await fetchWeights({ ...flags, onProgress: createProgressBar(), signal: interrupt.signal });
+        const saved = await fetchWeights({ ...flags, onProgress: downloadProgress(), signal: interrupt.signal });
         process.stdout.write(`saved ${saved.path} (${saved.bytes} bytes, MD5 ${saved.md5})\n`);
       } catch (error) {
         if (interrupt.signal.aborted) throw new CliError(ExitCode.INTERRUPTED, 'download cancelled');

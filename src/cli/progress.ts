@@ -1,8 +1,26 @@
+/** Terminal progress bars for the CLI (cli-progress): silent when the output is not a terminal. */
+import cliProgress from 'cli-progress';
+
+/** A bar on `stream` (stderr) that starts at its first update; nothing at all when the stream is not a terminal. */
+export function lazyBar(format: string, stream: NodeJS.WriteStream = process.stderr) {
+  if (!stream.isTTY) return { update: (_value: number, _total: number, _payload?: object) => {}, stop: () => {} };
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(value: number, total: number, payload: object = {}) {
+      if (bar === undefined) {
+        bar = new cliProgress.SingleBar({ stream, format, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0, payload);
+      }
+      bar.update(value, payload);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
 /**
  * The stream command's live display. On a terminal (stderr) a progress bar with the achieved frames/s; result lines
  * are printed above it. Without a terminal, no bar: result lines go to stdout untouched, for pipes and logs.
  */
-import cliProgress from 'cli-progress';
 
 export interface StreamCounts {
   ok: number;

@@ -3,7 +3,7 @@
  * them to the calibration cache, so `serve --precision int8` starts without calibrating. Then checks with ONNX
  * Runtime's optimised graph that the convolutions really run as integer kernels.
  */
-import cliProgress from 'cli-progress';
+import { lazyBar } from './progress.js';
 import { Command, Option } from 'commander';
 import { addServerOptions, resolveServerConfig, type ServerConfig } from '../server/config.js';
 import type { CalibrationMethod } from '../server/engine/onnx/calibrate.js';
@@ -61,21 +61,8 @@ export function calibrationProgress(stream: NodeJS.WriteStream = process.stderr)
   onProgress(done: number, total: number): void;
   stop(): void;
 } {
-  if (!stream.isTTY) return { onProgress: () => {}, stop: () => {} };
-  let bar: cliProgress.SingleBar | undefined;
-  return {
-    onProgress(done, total) {
-      if (bar === undefined) {
-        bar = new cliProgress.SingleBar(
-          { stream, format: 'calibrating [{bar}] {value}/{total} runs | ETA {eta_formatted}', hideCursor: true },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(total, 0);
-      }
-      bar.update(done);
-    },
-    stop: () => bar?.stop(),
-  };
+  const bar = lazyBar('calibrating [{bar}] {value}/{total} runs | ETA {eta_formatted}', stream);
+  return { onProgress: (done, total) => bar.update(done, total), stop: bar.stop };
 }
 
 /** Calibration errors (a missing or empty directory, an undecodable image) are file problems: exit 3. */

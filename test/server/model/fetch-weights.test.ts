@@ -14,7 +14,7 @@ import {
   type DownloadProgress,
 } from '../../../src/server/model/fetch-weights.js';
 import { closeServer, listenOnLoopback, unusedPort } from '../../support/ports.js';
-import { createProgressBar } from '../../../src/server/model/weights/progress-bar.js';
+import { downloadProgress } from '../../../src/cli/download-progress.js';
 
 const body = randomBytes(300_000);
 const bodyMd5 = createHash('md5').update(body).digest('hex');
@@ -109,7 +109,7 @@ describe('fetchWeights', () => {
   });
 });
 
-describe('createProgressBar', () => {
+describe('downloadProgress', () => {
   function fakeStream(isTTY: boolean): { stream: NodeJS.WriteStream; output: () => string } {
     const stream = new PassThrough() as unknown as NodeJS.WriteStream;
     Object.assign(stream, { isTTY, columns: 100 });
@@ -120,7 +120,7 @@ describe('createProgressBar', () => {
 
   it('stays quiet when the output is not a terminal', () => {
     const { stream, output } = fakeStream(false);
-    const onProgress = createProgressBar(stream);
+    const onProgress = downloadProgress(stream);
     onProgress({ receivedBytes: 10, totalBytes: 100, done: false });
     onProgress({ receivedBytes: 100, totalBytes: 100, done: true });
     expect(output()).toBe('');
@@ -128,7 +128,7 @@ describe('createProgressBar', () => {
 
   it('draws a bar on a terminal and stops when done', () => {
     const { stream, output } = fakeStream(true);
-    const onProgress = createProgressBar(stream);
+    const onProgress = downloadProgress(stream);
     onProgress({ receivedBytes: 44_000_000, totalBytes: 88_000_000, done: false });
     onProgress({ receivedBytes: 88_000_000, totalBytes: 88_000_000, done: true });
     expect(output()).toContain('downloading');
