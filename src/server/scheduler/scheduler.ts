@@ -75,6 +75,8 @@ interface Entry {
   reject(error: unknown): void;
   /** Leaves the queue with `error` (cancelled, expired, failed to prepare, abandoned). */
   leave(error: unknown): void;
+  /** Returns its slab to the pool, once. */
+  giveBack(): void;
   cleanup(): void;
 }
 
@@ -159,14 +161,21 @@ export class Scheduler {
         },
         reject,
         leave: (error) => leave(error),
+        giveBack: () => giveBack(),
         cleanup: () => {},
       };
       let preparing = true;
+      let holdsSlab = true;
+      const giveBack = () => {
+        if (!holdsSlab) return;
+        holdsSlab = false;
+        this.releaseSlab(slab);
+      };
       const leave = (error: unknown) => {
         if (!this.remove(entry)) return;
         reject(error);
         // A decode still writing into the slab keeps it until it is done.
-        if (!preparing) this.releaseSlab(slab);
+        if (!preparing) giveBack();
       };
       const onAbort = () => leave(abortError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -183,7 +192,7 @@ export class Scheduler {
             entry.prepareMs = performance.now() - entry.admittedAt;
             await options.after?.catch(() => {});
             if (!this.queue.includes(entry)) {
-              this.releaseSlab(slab); // its call ended while decoding or waiting its turn
+              giveBack(); // its call ended while decoding or waiting its turn
               return;
             }
             entry.ready = true;
@@ -193,7 +202,7 @@ export class Scheduler {
           (error) => {
             preparing = false;
             if (this.queue.includes(entry)) leave(error);
-            else this.releaseSlab(slab);
+            else giveBack();
           },
         );
     });
@@ -278,7 +287,7 @@ export class Scheduler {
       .finally(() => {
         for (const entry of batch) {
           this.runningEntries.delete(entry);
-          this.releaseSlab(entry.slab);
+          entry.giveBack();
         }
         this.running--;
         this.observer.onInFlight?.(this.running);

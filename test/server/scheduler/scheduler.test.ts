@@ -183,4 +183,43 @@ describe('Scheduler', () => {
     expect(await round([7, 8, 9])).toEqual([28, 32, 36]);
     expect(scheduler.slabsCreated).toBe(warm);
   });
+
+  it('gives a slab back once when a request waiting behind another is cancelled', async () => {
+    const engine = controllableEngine();
+    const scheduler = new Scheduler(engine.engine, options());
+    const running = scheduler.submit(image(1), copy);
+    await waitFor(() => engine.runs.length === 1, 2000, 'first run');
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const controller = new AbortController();
+    let prepared = false;
+    const waiting = scheduler
+      .submit(
+        async (tensor) => {
+          tensor.fill(2);
+          prepared = true;
+        },
+        copy,
+        { signal: controller.signal, after: gate },
+      )
+      .catch((error: unknown) => error);
+    await waitFor(() => prepared, 2000, 'the second request to be prepared');
+    controller.abort();
+    expect(await waiting).toMatchObject({ code: Code.CANCELLED });
+    open();
+    engine.runs[0]!.finish();
+    await running;
+    await waitFor(() => scheduler.inFlight === 0, 2000, 'the first run to end');
+    expect(scheduler.slabsInUse).toBe(0);
+    // Two requests at once get two different slabs.
+    const both = [3, 4].map((v) => scheduler.submit(image(v), copy));
+    for (let i = 1; i <= 2; i++) {
+      await waitFor(() => engine.runs.length === i + 1, 2000, `run ${i + 1}`);
+      engine.runs[i]!.finish();
+    }
+    expect((await Promise.all(both)).map((r) => r.value[0])).toEqual([12, 16]);
+    expect(scheduler.slabsInUse).toBe(0);
+  });
 });
