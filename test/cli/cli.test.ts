@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { png } from '../support/images.js';
 import { closeServer, listenOnLoopback } from '../support/ports.js';
 import { CLI_MAIN, runCommand, type CommandRun } from '../support/subprocess.js';
@@ -288,22 +288,8 @@ describe('usage', () => {
   });
 
   it('runs client commands without loading the server or its dependencies', async () => {
-    const log = join(dir, 'modules.log');
-    await writeFile(
-      join(dir, 'hooks.mjs'),
-      `
-      import { appendFileSync } from 'node:fs';
-      export async function resolve(specifier, context, next) {
-        const result = await next(specifier, context);
-        appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
-        return result;
-      }`,
-    );
-    await writeFile(
-      join(dir, 'register.mjs'),
-      `import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);`,
-    );
-    const run = await xception(['health', '--address', address], {}, ['--import', join(dir, 'register.mjs')]);
+    const { log, register } = await recordModules('modules');
+    const run = await xception(['health', '--address', address], {}, ['--import', register]);
     expect(run.stdout).toBe('SERVING\n');
     const modules = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
     expect(modules.some((m) => m.includes('/dist/client/'))).toBe(true);
@@ -335,24 +321,10 @@ describe("xception-client (the client package's bin)", () => {
   });
 
   it('loads no server module at all', async () => {
-    const log = join(dir, 'client-modules.log');
-    await writeFile(
-      join(dir, 'client-hooks.mjs'),
-      `
-      import { appendFileSync } from 'node:fs';
-      export async function resolve(specifier, context, next) {
-        const result = await next(specifier, context);
-        appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
-        return result;
-      }`,
-    );
-    await writeFile(
-      join(dir, 'client-register.mjs'),
-      `import { register } from 'node:module'; register('./client-hooks.mjs', import.meta.url);`,
-    );
+    const { log, register } = await recordModules('client-modules');
     const run = await inTestDir(process.execPath, [
       '--import',
-      join(dir, 'client-register.mjs'),
+      register,
       CLIENT_CLI,
       'predict',
       image,
@@ -400,3 +372,25 @@ describe('xception fetch-weights', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+/** A Node --import file that logs every module URL the process resolves into `log`. */
+async function recordModules(name: string): Promise<{ log: string; register: string }> {
+  const log = join(dir, `${name}.log`);
+  const hooks = join(dir, `${name}-hooks.mjs`);
+  await writeFile(
+    hooks,
+    `
+    import { appendFileSync } from 'node:fs';
+    export async function resolve(specifier, context, next) {
+      const result = await next(specifier, context);
+      appendFileSync(${JSON.stringify(log)}, result.url + '\\n');
+      return result;
+    }`,
+  );
+  const register = join(dir, `${name}-register.mjs`);
+  await writeFile(
+    register,
+    `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`,
+  );
+  return { log, register };
+}

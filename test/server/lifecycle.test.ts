@@ -6,12 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import {
   ModelServiceClient,
-  PixelFormat,
-  type PredictRequest,
   type PredictResponse,
 } from '../../src/gen/modelhub/v1/model_service.js';
 import { DRAIN_ERROR_MESSAGE } from '../../src/server/core/frame-stream.js';
-import { rgbPixels } from '../support/images.js';
+import { smallRawRequest } from '../support/images.js';
 import { admittedRequests, scrape } from '../support/metrics.js';
 import { waitFor } from '../support/poll.js';
 import { startServerProcess, type ServerProcess } from '../support/subprocess.js';
@@ -29,15 +27,7 @@ const UNARY_CALLS = 6;
 const STREAM_FRAMES = 3;
 const GRACE_ENDED = 'server shut down: its grace period ended before this request finished; retry on another replica';
 
-/** The smallest image the server takes: quick to send, and the engine's work is the same (it resizes to 299×299). */
-const request = (id: string): PredictRequest => ({
-  id,
-  topK: 1,
-  input: {
-    $case: 'raw',
-    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
-  },
-});
+const request = smallRawRequest;
 
 type Outcome = { id: string; ok: PredictResponse } | { id: string; error: ServiceError };
 

@@ -1,6 +1,7 @@
 /** Images made in the test with sharp: real encoder output, no fixtures on disk. */
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
+import { PixelFormat, type PredictRequest } from '../../src/gen/modelhub/v1/model_service.js';
 
 export type Rgb = readonly [number, number, number];
 
@@ -115,3 +116,13 @@ export function pngDeclaring(width: number, height: number, dataBytes = 1024): B
     pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
+
+/** The smallest image the server takes: quick to send, and the engine's work is the same (it resizes to 299×299). */
+export const smallRawRequest = (id: string): PredictRequest => ({
+  id,
+  topK: 1,
+  input: {
+    $case: 'raw',
+    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
+  },
+});

@@ -1,14 +1,13 @@
 /** Load shedding, deadlines and cancellation, through real gRPC calls against a server with a small queue. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata as GrpcMetadata, status, type ServiceError } from '@grpc/grpc-js';
-import {
-  PixelFormat,
-  type ModelServiceClient,
-  type PredictRequest,
-  type PredictResponse,
+import type {
+  ModelServiceClient,
+  PredictRequest,
+  PredictResponse,
 } from '../../../../src/gen/modelhub/v1/model_service.js';
 import { engineRuns } from '../../../support/engine-runs.js';
-import { rgbPixels } from '../../../support/images.js';
+import { smallRawRequest } from '../../../support/images.js';
 import { admittedRequests, metricValue } from '../../../support/metrics.js';
 import { waitFor } from '../../../support/poll.js';
 import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
@@ -17,15 +16,7 @@ const MAX_QUEUE = 6;
 
 let server: TestServer;
 let client: ModelServiceClient;
-/** The smallest image the server takes: quick to send, and the engine's work is the same (it resizes to 299×299). */
-const frame = (id: string): PredictRequest => ({
-  id,
-  topK: 1,
-  input: {
-    $case: 'raw',
-    value: { width: 32, height: 32, format: PixelFormat.PIXEL_FORMAT_RGB8, data: rgbPixels(32, 32) },
-  },
-});
+const frame = smallRawRequest;
 
 type Outcome = { id: string; ok: PredictResponse } | { id: string; error: ServiceError };
 
