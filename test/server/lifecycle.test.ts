@@ -4,10 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import {
-  ModelServiceClient,
-  type PredictResponse,
-} from '../../src/gen/modelhub/v1/model_service.js';
+import { ModelServiceClient, type PredictResponse } from '../../src/gen/modelhub/v1/model_service.js';
 import { DRAIN_ERROR_MESSAGE } from '../../src/server/core/frame-stream.js';
 import { smallRawRequest } from '../support/images.js';
 import { admittedRequests, scrape } from '../support/metrics.js';
