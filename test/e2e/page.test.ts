@@ -57,6 +57,8 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
+  // The keyboard and file-chooser tests need the page focused; earlier pages of the same browser may hold it.
+  await page.bringToFront();
   await page.goto(`${base}/`);
   await page.waitForSelector('body[data-ready="true"]');
   return { page, problems };
