@@ -14,6 +14,7 @@ import { Code, ModelError } from './errors.js';
 import { DEFAULT_MAX_IN_FLIGHT, retryPolicy, type ModelClientOptions } from './options.js';
 import { predictStream } from './predict-stream.js';
 import { resolveTarget } from './target.js';
+import { injectTraceContext } from './trace-context.js';
 import type {
   CallOptions,
   Frame,
@@ -121,9 +122,11 @@ class GrpcModelClient implements ModelClient {
     if (this.closed) throw new ModelError(Code.FAILED_PRECONDITION, 'the client is closed');
   }
 
+  /** A call's headers, taken as the call starts: the caller's trace context is the one active then. */
   private headers(waitForReady = this.options.waitForReady): Metadata {
     const metadata = baseHeaders(this.options);
     if (waitForReady) metadata.setOptions({ waitForReady: true });
+    injectTraceContext(metadata);
     return metadata;
   }
 }

@@ -95,6 +95,16 @@ export const serverConfigSchema = z.object({
     'contrib_src/model/model.h5 if present, else seeded random (NOT pretrained)',
   ),
   requirePretrained: flag(onOff(), '--require-pretrained', 'refuse to start without real (pretrained) weights'),
+  watchWeights: flag(
+    onOff(),
+    '--watch-weights',
+    'reload the weights without downtime when the weights file changes (its modification time or size); SIGHUP and AdminService.ReloadWeights reload too',
+  ),
+  watchWeightsIntervalMs: flag(
+    wholeNumber(50, 3_600_000).default(2000),
+    '--watch-weights-interval <ms>',
+    'how often --watch-weights looks at the file',
+  ),
   seed: flag(wholeNumber(0, 2 ** 32 - 1).default(0), '--seed <n>', 'seed of the random default weights'),
   maxConcurrency: flag(
     wholeNumber(1, 64).default(1),
@@ -154,6 +164,15 @@ export const serverConfigSchema = z.object({
     '--metrics-host <address>',
     'address the metrics endpoint listens on',
   ),
+  /** Where spans are posted (OTLP/HTTP); unset: OpenTelemetry's variables (withOtelEndpoint), else tracing is off. */
+  otlpTracesUrl: flag(
+    optionalText()
+      .pipe(z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional())
+      .transform((base) => base && otlpTracesUrl(base)),
+    '--otlp-endpoint <url>',
+    'export traces (OpenTelemetry) over OTLP/HTTP to this collector, e.g. http://collector:4318 (spans go to <url>/v1/traces); unset, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is used',
+    'off',
+  ),
   tlsCert: flag(
     optionalText(),
     '--tls-cert <path>',
@@ -175,6 +194,18 @@ export const serverConfigSchema = z.object({
     commaList(),
     '--auth-tokens <list>',
     'comma-separated bearer tokens (prefer the env var or a file: flags show in ps)',
+    'none',
+  ),
+  adminTokenFile: flag(
+    optionalText(),
+    '--admin-token-file <path>',
+    "file of bearer tokens, one per line, for operator calls (modelhub.v1.AdminService, e.g. ReloadWeights); callers' tokens do not work there",
+    'none: AdminService calls are refused',
+  ),
+  adminTokens: flag(
+    commaList(),
+    '--admin-tokens <list>',
+    'comma-separated admin bearer tokens (prefer the env var or a file: flags show in ps)',
     'none',
   ),
   publicReflection: flag(
@@ -274,7 +305,7 @@ export function resolveServerConfig(command: Command, env: NodeJS.ProcessEnv): S
     else if (env[spec.env]) given[spec.key] = env[spec.env];
   }
   const parsed = serverConfigSchema.safeParse(given);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return withOtelEndpoint(command, parsed.data, env);
   const issue = parsed.error.issues[0]!;
   const spec = SERVER_OPTIONS.find((s) => s.key === issue.path[0])!;
   const value = String(given[spec.key]);
@@ -287,6 +318,30 @@ export function resolveServerConfig(command: Command, env: NodeJS.ProcessEnv): S
     exitCode: 2,
     code: 'xception.invalidEnvironment',
   });
+}
+
+/** OTLP/HTTP's traces URL under a collector's base URL. */
+function otlpTracesUrl(base: string): string {
+  return `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
+/**
+ * Without --otlp-endpoint (or XCEPTION_OTLP_ENDPOINT), traces go where OpenTelemetry's standard variables say, as with
+ * any OpenTelemetry SDK: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is the traces URL itself, OTEL_EXPORTER_OTLP_ENDPOINT the
+ * collector's base URL.
+ */
+function withOtelEndpoint(command: Command, config: ServerConfig, env: NodeJS.ProcessEnv): ServerConfig {
+  if (config.otlpTracesUrl) return config;
+  const variable = ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'].find((name) => env[name]);
+  if (!variable) return config;
+  const value = env[variable]!;
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) {
+    command.error(`error: ${variable}: expected an http:// or https:// URL, got "${value}"`, {
+      exitCode: 2,
+      code: 'xception.invalidEnvironment',
+    });
+  }
+  return { ...config, otlpTracesUrl: variable === 'OTEL_EXPORTER_OTLP_ENDPOINT' ? otlpTracesUrl(value) : value };
 }
 
 /** Parses argv (without node and script) and env into a ServerConfig; throws on bad input. */

@@ -1,3 +1,5 @@
+import { EngineFaultError } from './engine/engine-fault.js';
+
 /**
  * The service's own error, carrying a status code. Codes are gRPC's numbers so transports map them one to one, but
  * the core imports no transport: the HTTP side maps the same codes to HTTP statuses.
@@ -36,11 +38,13 @@ export function invalidArgument(message: string): ServiceError {
 
 /**
  * Any error as a ServiceError, the one normaliser of every transport: a ServiceError as it is; a library's refusal of
- * the request itself (a 4xx statusCode: body too large, malformed multipart) as the caller's mistake; anything else is
- * an internal fault, whose details stay in the server's log (the original is the cause).
+ * the request itself (a 4xx statusCode: body too large, malformed multipart) as the caller's mistake; an engine whose
+ * worker failed as UNAVAILABLE (the request may succeed when retried); anything else is an internal fault, whose
+ * details stay in the server's log (the original is the cause).
  */
 export function toServiceError(error: unknown): ServiceError {
   if (error instanceof ServiceError) return error;
+  if (error instanceof EngineFaultError) return new ServiceError(Code.UNAVAILABLE, error.message, { cause: error });
   const { statusCode, message } = (error ?? {}) as { statusCode?: unknown; message?: string };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     const code =

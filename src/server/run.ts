@@ -68,6 +68,10 @@ export async function run(config: ServerConfig, options: RunOptions = {}): Promi
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP reloads the weights without downtime; the reloader logs and counts the outcome.
+  process.on('SIGHUP', () => {
+    server.reloadWeights('signal').catch(() => {});
+  });
 }
 
 /** Why start-up failed, in the user's terms: grpc-js words a port in use as "No address added out of total 1…". */

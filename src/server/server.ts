@@ -7,10 +7,15 @@ import { readFileSync } from 'node:fs';
 import type { ServerConfig } from './config.js';
 import { ModelService } from './core/model-service.js';
 import type { TransportContext } from './core/transport-context.js';
-import { loadModelRuntime } from './core/model-runtime.js';
+import { loadModelRuntime, type RuntimeOptions } from './core/model-runtime.js';
+import type { EngineFactory } from './engine/create-engine.js';
+import { EngineHealth } from './core/engine-health.js';
+import { WeightsReloader, type ReloadResult, type ReloadTrigger } from './core/weights-reload.js';
+import { watchWeights, type WeightsWatcher } from './core/weights-watch.js';
 import { Code, ServiceError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, serveMetrics } from './observability/metrics.js';
+import { startTracing } from './observability/tracing.js';
 import { describeSecurity, loadSecurity, securityWarnings } from './security/security.js';
 import { startGrpcServer, type GrpcServer } from './transport/grpc/server.js';
 import { startHttpServer } from './transport/http/server.js';
@@ -33,14 +38,38 @@ export interface RunningServer {
   readonly ready: Promise<ModelService>;
   /** Graceful shutdown; resolves true if all admitted work finished within the grace period. */
   shutdown(graceMs?: number): Promise<boolean>;
+  /** Loads the weights again and switches to them without downtime (core/weights-reload.ts). */
+  reloadWeights(trigger: ReloadTrigger): Promise<ReloadResult>;
 }
 
-export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** Builds the engine; default: the configured one (tests pass an engine that dies on demand). */
+  readonly createEngine?: EngineFactory;
+}
+
+export async function startServer(
+  config: ServerConfig,
+  logger: Logger,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   // Certificates and tokens are checked before anything listens: a wrong setting stops start-up (SecurityConfigError).
   const security = loadSecurity(config);
   const metrics = new Metrics();
+  const tracing = await startTracing({
+    tracesUrl: config.otlpTracesUrl,
+    serviceVersion: VERSION,
+    instanceId: config.instanceId,
+  });
+  if (tracing) logger.info({ tracesUrl: config.otlpTracesUrl }, `traces exported over OTLP to ${config.otlpTracesUrl}`);
   let service: ModelService | undefined;
-  const context: TransportContext = { service: () => service, logger, metrics, instance: config.instanceId };
+  const context: TransportContext = {
+    service: () => service,
+    logger,
+    metrics,
+    instance: config.instanceId,
+    tracing,
+    reloadWeights: (trigger) => reloadWeights(trigger),
+  };
   const grpc = await startGrpcServer(context, {
     host: config.host,
     port: config.port,
@@ -77,21 +106,52 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     );
 
   let shuttingDown: Promise<boolean> | undefined;
-  const ready = loadModelRuntime(config, logger).then(async (runtime) => {
+  // SERVING only with the model loaded, its engine worker up, and no shutdown begun.
+  const updateHealth = (): void => {
+    if (service) service.engineUp = engineHealth.up;
+    grpc.setHealth(service !== undefined && engineHealth.up && !shuttingDown ? 'SERVING' : 'NOT_SERVING');
+  };
+  const engineHealth = new EngineHealth(logger, metrics, updateHealth);
+  const runtimeOptions = (): RuntimeOptions & { id: number } => {
+    const { id, events } = engineHealth.forNewEngine();
+    return { id, createEngine: options.createEngine, health: events };
+  };
+  let reloader: WeightsReloader | undefined;
+  let watcher: WeightsWatcher | undefined;
+
+  const initial = runtimeOptions();
+  const ready = loadModelRuntime(config, logger, initial).then(async (runtime) => {
     if (shuttingDown) {
       // Shut down while the model was loading: release it rather than serve from a closed server.
       await runtime.engine.close();
       throw new Error('server shut down before the model finished loading');
     }
     service = new ModelService(runtime, config, config.instanceId, VERSION, metrics);
-    grpc.setHealth('SERVING');
+    engineHealth.serve(initial.id);
+    let next = initial;
+    reloader = new WeightsReloader({
+      config,
+      service,
+      logger,
+      metrics,
+      runtimeOptions: () => (next = runtimeOptions()),
+      onSwitched: () => engineHealth.serve(next.id),
+    });
+    if (config.watchWeights) watcher = watchWeights(config, reloader, logger);
     logger.info({ port: grpc.port, engine: runtime.engine.info, pretrained: runtime.weights.pretrained }, 'serving');
     return service;
   });
 
+  const reloadWeights = async (trigger: ReloadTrigger): Promise<ReloadResult> => {
+    if (!reloader) throw new ServiceError(Code.UNAVAILABLE, 'the model is still loading: nothing to reload yet');
+    return reloader.reload(trigger);
+  };
+
   const shutdown = (graceMs = config.gracePeriodSeconds * 1000): Promise<boolean> => {
     shuttingDown ??= (async () => {
       grpc.setHealth('NOT_SERVING');
+      watcher?.close();
+      const reloadsDone = reloader?.close();
       const deadline = Date.now() + graceMs;
       // GOAWAY at once: clients stop sending new calls here (grpc-js retries them on another replica) while the calls
       // already running go on.
@@ -124,6 +184,8 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       http?.forceClose();
       await httpClosed;
       await metricsServer?.close();
+      await tracing?.shutdown();
+      await reloadsDone;
       await service?.close();
       logger.info({ finished }, 'shut down');
       return finished;
@@ -131,5 +193,14 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     return shuttingDown;
   };
 
-  return { port: grpc.port, metricsPort: metricsServer?.port, httpPort: http?.port, grpc, metrics, ready, shutdown };
+  return {
+    port: grpc.port,
+    metricsPort: metricsServer?.port,
+    httpPort: http?.port,
+    grpc,
+    metrics,
+    ready,
+    shutdown,
+    reloadWeights,
+  };
 }

@@ -113,7 +113,7 @@ describe('xception predict', () => {
         ],
         processingTime: expect.any(Number),
         timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-        model: { id: expect.any(String), name: 'xception' },
+        model: { id: expect.any(String), name: 'xception', weightsSha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
         instance: 'cli-test',
       });
     }

@@ -60,7 +60,11 @@ describe('predict', () => {
     }
     expect(result.processingTime).toBeGreaterThan(0);
     expect(result.timestamp).toBeInstanceOf(Date);
-    expect(result.model).toEqual({ id: expect.any(String), name: 'xception' });
+    expect(result.model).toEqual({
+      id: expect.any(String),
+      name: 'xception',
+      weightsSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(result.instance).toBe('client-test');
   });
 

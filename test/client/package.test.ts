@@ -72,11 +72,12 @@ afterAll(async () => {
 });
 
 describe('the xception-client package', () => {
-  it("installs alone: grpc-js, the protobuf runtime and the CLI's two libraries, no install scripts, under 20 MB", async () => {
+  it("installs alone: grpc-js, the protobuf runtime, OpenTelemetry's API and the CLI's two libraries, no install scripts, under 20 MB", async () => {
     const manifest = JSON.parse(await readFile(join(project, 'node_modules/xception-client/package.json'), 'utf8'));
     expect(Object.keys(manifest.dependencies).sort()).toEqual([
       '@bufbuild/protobuf',
       '@grpc/grpc-js',
+      '@opentelemetry/api',
       'cli-progress',
       'commander',
     ]);

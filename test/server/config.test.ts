@@ -42,6 +42,26 @@ describe('server configuration', () => {
     expect(() => parseServerConfig([], { XCEPTION_ENGINE: 'torch' })).toThrow(/XCEPTION_ENGINE/);
   });
 
+  it("sends traces where --otlp-endpoint says, else where OpenTelemetry's variables say, else nowhere", () => {
+    const traces = (argv: string[], env: NodeJS.ProcessEnv) => parseServerConfig(argv, env).otlpTracesUrl;
+    expect(traces([], {})).toBeUndefined();
+    expect(traces(['--otlp-endpoint', 'http://collector:4318'], {})).toBe('http://collector:4318/v1/traces');
+    expect(traces([], { XCEPTION_OTLP_ENDPOINT: 'https://collector/otlp/' })).toBe('https://collector/otlp/v1/traces');
+    // OTLP/HTTP's rules: the general variable is the collector's base URL, the traces one the whole URL, and wins.
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' };
+    expect(traces([], otel)).toBe('http://otel:4318/v1/traces');
+    const tracesOnly = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel:4318/custom/traces' };
+    expect(traces([], { ...otel, ...tracesOnly })).toBe('http://otel:4318/custom/traces');
+    // Ours win over OpenTelemetry's.
+    expect(traces(['--otlp-endpoint', 'http://mine:4318'], { ...otel, ...tracesOnly })).toBe(
+      'http://mine:4318/v1/traces',
+    );
+    expect(traces([], { ...otel, XCEPTION_OTLP_ENDPOINT: 'http://mine:4318' })).toBe('http://mine:4318/v1/traces');
+    // Not a URL: refused, naming where it came from.
+    expect(() => traces(['--otlp-endpoint', 'collector:4318'], {})).toThrow(/otlp-endpoint.*http/);
+    expect(() => traces([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'otel:4318' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT.*http/);
+  });
+
   it('gives every option an XCEPTION_ variable named after its flag', () => {
     for (const spec of SERVER_OPTIONS) {
       const flag = spec.flags.split(' ')[0]!.replace(/^--/, '');

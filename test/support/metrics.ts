@@ -24,15 +24,23 @@ export async function metricValue(
   return sampleValue(await metricsText(source), name, labels);
 }
 
+/** One read of every metric: a sample's value by name and exact labels, or every sample of a name. */
+export interface Scrape {
+  (name: string, labels?: Record<string, string>): number;
+  /** Every sample named `name`, whatever its labels (e.g. the process' active handles by type). */
+  all(name: string): { labels: Record<string, string>; value: number }[];
+}
+
 /**
  * Every metric read at one moment, for values that move together (a request leaving the queue is the moment its
  * engine run starts): separate reads could see it in both or in neither.
  */
-export async function scrape(
-  source: MetricsSource,
-): Promise<(name: string, labels?: Record<string, string>) => number> {
+export async function scrape(source: MetricsSource): Promise<Scrape> {
   const text = await metricsText(source);
-  return (name, labels = {}) => sampleValue(text, name, labels);
+  return Object.assign((name: string, labels: Record<string, string> = {}) => sampleValue(text, name, labels), {
+    all: (name: string) =>
+      [...samples(text)].filter((sample) => sample.name === name).map(({ labels, value }) => ({ labels, value })),
+  });
 }
 
 /** Each series name a query can select (a histogram's as NAME_bucket, NAME_sum, NAME_count), with its labels' values. */

@@ -15,6 +15,7 @@
  */
 import { Code, ServiceError, toServiceError } from '../errors.js';
 import { stoppedByShutdown } from './call-signal.js';
+import type { CallTrace } from '../observability/tracing.js';
 import type { CallContext, Prediction, PredictInput } from './model-service.js';
 
 export type FramePolicy = 'all' | 'latest';
@@ -33,6 +34,8 @@ export interface FrameStreamOptions {
    * ends UNAVAILABLE.
    */
   readonly signal: AbortSignal;
+  /** The call's trace, when tracing is on: each frame's prediction is recorded in it (a span per frame). */
+  readonly trace?: CallTrace;
   /** Called as each frame is answered (metrics): served, failed, or dropped by "latest". */
   readonly onFrame?: (outcome: FrameOutcome) => void;
   /**
@@ -150,7 +153,7 @@ export async function* processFrames(
         lastStarted = entry;
         working++;
         options.gauges?.working.inc();
-        service.predict(frameInput, { signal: controller.signal, after }).then(
+        service.predict(frameInput, { signal: controller.signal, after, trace: options.trace }).then(
           (prediction) => settle({ id, prediction }),
           (error: unknown) => settle({ id, error: toServiceError(error) }),
         );

@@ -5,8 +5,8 @@
  */
 import type { ServerConfig } from '../config.js';
 import { loadContrib, type Contrib } from '../contrib.js';
-import { checkEnginePrecision, createEngine, type Precision } from '../engine/create-engine.js';
-import type { Engine } from '../engine/engine.js';
+import { checkEnginePrecision, createEngine, type EngineFactory, type Precision } from '../engine/create-engine.js';
+import type { Engine, EngineHealthEvents } from '../engine/engine.js';
 import {
   calibrationMetadata,
   int8Calibration,
@@ -39,12 +39,34 @@ export interface ModelRuntime {
   };
 }
 
-export async function loadModelRuntime(config: ServerConfig, logger: Logger): Promise<ModelRuntime> {
+export interface RuntimeOptions {
+  /** Builds the engine; default: the configured one (tests pass an engine that dies on demand). */
+  readonly createEngine?: EngineFactory;
+  /** Told when the engine's worker fails, is replaced, or is given up on. */
+  readonly health?: EngineHealthEvents;
+}
+
+export async function loadModelRuntime(
+  config: ServerConfig,
+  logger: Logger,
+  options: RuntimeOptions = {},
+): Promise<ModelRuntime> {
   checkEnginePrecision(config.engine, config.precision);
   const contrib = await loadContrib(config.contribDir);
   const arch = xception(contrib.labels.length);
+  const weights = await loadWeights(config, arch, logger);
+  return buildModelRuntime(config, logger, { contrib, arch }, weights, options);
+}
 
-  let started = performance.now();
+/** Weights read and checked against the architecture, with how long that took. */
+export interface TimedWeights {
+  readonly loaded: LoadedWeights;
+  readonly ms: number;
+}
+
+/** The configured weights (--weights, else the contributor's model.h5, else seeded random, said loudly). */
+export async function loadWeights(config: ServerConfig, arch: Architecture, logger: Logger): Promise<TimedWeights> {
+  const started = performance.now();
   const loaded = await resolveWeights({
     weightsPath: config.weights,
     requirePretrained: config.requirePretrained,
@@ -52,8 +74,7 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
     contribDir: config.contribDir,
     arch,
   });
-  const weightsMs = performance.now() - started;
-  const { weights, ...provenance } = loaded;
+  const ms = performance.now() - started;
   if (!loaded.pretrained) {
     logger.warn(
       { seed: loaded.seed, sha256: loaded.sha256 },
@@ -63,21 +84,38 @@ export async function loadModelRuntime(config: ServerConfig, logger: Logger): Pr
   } else {
     logger.info({ source: loaded.source, format: loaded.format, sha256: loaded.sha256 }, 'weights loaded');
   }
+  return { loaded, ms };
+}
 
-  started = performance.now();
+/** An engine built on `weights` (calibrated first for int8) and warmed up. */
+export async function buildModelRuntime(
+  config: ServerConfig,
+  logger: Logger,
+  { contrib, arch }: Pick<ModelRuntime, 'contrib' | 'arch'>,
+  { loaded, ms: weightsMs }: TimedWeights,
+  options: RuntimeOptions = {},
+): Promise<ModelRuntime> {
+  const { weights, ...provenance } = loaded;
+  let started = performance.now();
   const int8 = config.precision === 'int8' ? await calibrateInt8(config, contrib, arch, loaded, logger) : undefined;
   const calibrationMs = int8?.cache.hit === false ? performance.now() - started : 0;
 
   started = performance.now();
-  const engine = await createEngine(config.engine, arch, weights, {
+  const engine = await (options.createEngine ?? createEngine)(config.engine, arch, weights, {
     threads: config.threads,
+    health: options.health,
     int8: int8 && { ranges: int8.ranges, metadata: calibrationMetadata(int8) },
   });
   const engineMs = performance.now() - started;
 
   // One run before serving, so the first caller does not pay for lazy initialisation.
   started = performance.now();
-  await runTensors(engine, new Float32Array(engine.inputSize), 1);
+  try {
+    await runTensors(engine, new Float32Array(engine.inputSize), 1);
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
   const warmupMs = performance.now() - started;
   logger.info(
     {

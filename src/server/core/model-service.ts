@@ -15,6 +15,7 @@ import { prepareRawImage, type RawImage } from '../input/raw.js';
 import { resolveTopK, toLabelList } from '../output/label-list.js';
 import { Scheduler, type SchedulerOptions } from '../scheduler/scheduler.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { CallTrace } from '../observability/tracing.js';
 import { buildMetadata, defaultTop, precisionFields } from './metadata.js';
 import type { ModelRuntime } from './model-runtime.js';
 
@@ -36,6 +37,8 @@ export interface CallContext {
   readonly signal?: AbortSignal;
   /** Prepare at once, but do not run before this settles (see Scheduler's SubmitOptions.after). */
   readonly after?: Promise<unknown>;
+  /** The call's trace, when tracing is on: each prediction's stages are recorded in it (observability/tracing.ts). */
+  readonly trace?: CallTrace;
 }
 
 export interface StageTimings {
@@ -44,13 +47,20 @@ export interface StageTimings {
   readonly inferenceMs: number;
 }
 
+/** The model that answered: its ModelHub id and name, and the weights that produced the answer. */
+export interface ModelRef {
+  readonly id: string;
+  readonly name: string;
+  readonly weightsSha256: string;
+}
+
 export interface Prediction {
   readonly id: string;
   readonly outputs: Output[];
   /** Seconds, as ModelHub's processing_time. */
   readonly processingTime: number;
   readonly timestamp: Date;
-  readonly model: { readonly id: string; readonly name: string };
+  readonly model: ModelRef;
   readonly timings: StageTimings;
 }
 
@@ -73,6 +83,13 @@ function configureSharp(): void {
   sharp.cache(false);
 }
 
+/** What the service derives from one loaded runtime; replaced as a whole when the weights are reloaded. */
+interface Serving {
+  readonly runtime: ModelRuntime;
+  readonly metadata: Metadata;
+  readonly modelRef: ModelRef;
+}
+
 export class ModelService {
   private state: ServiceState = 'serving';
   private readonly drainController = new AbortController();
@@ -80,18 +97,17 @@ export class ModelService {
   readonly drainSignal: AbortSignal = this.drainController.signal;
   readonly scheduler: Scheduler;
   readonly inputLimits: InputLimits;
-  private readonly metadataMessage: Metadata;
-  private readonly modelRef: { id: string; name: string };
+  private serving_: Serving;
   private readonly labelCount: number;
 
   constructor(
-    readonly runtime: ModelRuntime,
+    runtime: ModelRuntime,
     readonly limits: ServiceLimits,
     readonly instance: string,
-    version: string,
+    private readonly version: string,
     private readonly metrics?: Metrics,
   ) {
-    const { contrib, engine, weights } = runtime;
+    const { contrib, engine } = runtime;
     configureSharp();
     // Every open stream listens for the drain while it waits for a frame: as many listeners as streams, not a leak.
     setMaxListeners(0, this.drainSignal);
@@ -106,6 +122,31 @@ export class ModelService {
         metrics?.tensorSlabs.set({ state: 'in_use' }, inUse);
       },
     });
+    this.serving_ = this.describe(runtime);
+  }
+
+  /** The runtime serving new requests (a reload replaces it; requests admitted before finish on theirs). */
+  get runtime(): ModelRuntime {
+    return this.serving_.runtime;
+  }
+
+  /**
+   * Serves `next` from now on: new requests run on its engine, metadata and metrics describe it. Resolves with the
+   * runtime it replaced once the requests admitted before have finished on that one's engine (close it then).
+   */
+  async replaceRuntime(next: ModelRuntime): Promise<ModelRuntime> {
+    const previous = this.serving_.runtime;
+    if (next.contrib.labels.length !== this.labelCount)
+      throw new Error(`the new model has ${next.contrib.labels.length} classes, the running one ${this.labelCount}`);
+    const retired = this.scheduler.useEngine(next.engine);
+    this.serving_ = this.describe(next);
+    await retired;
+    return previous;
+  }
+
+  private describe(runtime: ModelRuntime): Serving {
+    const { contrib, engine, weights } = runtime;
+    const { limits, instance, version, metrics } = this;
     const runtimeInfo: Runtime = {
       engine: engine.info.engine,
       backend: engine.info.backend,
@@ -123,8 +164,8 @@ export class ModelService {
       maxInputPixels: limits.maxInputPixels,
       ...precisionFields(runtime),
     };
-    this.metadataMessage = buildMetadata(contrib, runtimeInfo);
-    this.modelRef = { id: contrib.config.id, name: contrib.config.meta.name };
+    // One series: the engine and weights serving now.
+    metrics?.engineInfo.reset();
     metrics?.engineInfo.set(
       {
         engine: engine.info.engine,
@@ -132,18 +173,37 @@ export class ModelService {
         threads: String(engine.info.threads),
         precision: runtime.precision,
         weights_format: weights.format,
+        weights_sha256: weights.sha256,
         pretrained: String(weights.pretrained),
       },
       1,
     );
+    return {
+      runtime,
+      metadata: buildMetadata(contrib, runtimeInfo),
+      modelRef: { id: contrib.config.id, name: contrib.config.meta.name, weightsSha256: weights.sha256 },
+    };
   }
+
+  /** Set by the server: false while the engine's worker is down (failed, not yet replaced, or given up on). */
+  engineUp = true;
 
   get serving(): boolean {
     return this.state === 'serving';
   }
 
+  /** Serving and able to answer now: what readiness probes report. */
+  get ready(): boolean {
+    return this.serving && this.engineUp;
+  }
+
   metadata(): Metadata {
-    return this.metadataMessage;
+    return this.serving_.metadata;
+  }
+
+  /** The model serving new requests, as answers name it. */
+  modelRef(): ModelRef {
+    return this.serving_.modelRef;
   }
 
   /** Refuses new work when not serving; callers retry on another replica. */
@@ -159,10 +219,12 @@ export class ModelService {
     const image = input.image;
     if (!image)
       throw invalidArgument('request has no input: set `image` (PNG or JPEG bytes) or `raw` (uncompressed pixels)');
-    const topK = resolveTopK(input.topK, defaultTop(this.runtime.contrib), this.labelCount);
+    // The runtime the scheduler admits this request to (the same tick: no await in between), whose weights answer it.
+    const { runtime, metadata, modelRef } = this.serving_;
+    const topK = resolveTopK(input.topK, defaultTop(runtime.contrib), this.labelCount);
 
-    const sort = input.order ? input.order === 'probability' : this.metadataMessage.sort;
-    const labels = this.runtime.contrib.labels;
+    const sort = input.order ? input.order === 'probability' : metadata.sort;
+    const labels = runtime.contrib.labels;
     const result = await this.scheduler.submit(
       (tensor) => this.prepare(image, tensor),
       (probabilities) => toLabelList(probabilities, labels, topK, sort),
@@ -171,15 +233,16 @@ export class ModelService {
     this.metrics?.stageLatency.observe({ stage: 'prepare' }, result.prepareMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'queue' }, result.queueMs / 1000);
     this.metrics?.stageLatency.observe({ stage: 'inference' }, result.inferenceMs / 1000);
+    context.trace?.prediction(input.id, started, result, runtime);
 
     const prediction = result.value;
-    const spec = this.metadataMessage.outputs[0]!;
+    const spec = metadata.outputs[0]!;
     return {
       id: input.id,
       outputs: [{ name: spec.name, type: spec.type, description: spec.description, shape: spec.shape, prediction }],
       processingTime: (performance.now() - started) / 1000,
       timestamp: new Date(),
-      model: this.modelRef,
+      model: modelRef,
       timings: { prepareMs: result.prepareMs, queueMs: result.queueMs, inferenceMs: result.inferenceMs },
     };
   }
@@ -208,6 +271,6 @@ export class ModelService {
 
   async close(): Promise<void> {
     this.state = 'stopped';
-    await this.runtime.engine.close();
+    await this.serving_.runtime.engine.close();
   }
 }

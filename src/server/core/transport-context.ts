@@ -2,7 +2,9 @@
 import { Code, ServiceError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { ModelService, StageTimings } from './model-service.js';
+import type { ReloadResult, ReloadTrigger } from './weights-reload.js';
 
 export interface TransportContext {
   /** The loaded service; undefined while the model is still loading. */
@@ -10,6 +12,10 @@ export interface TransportContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly instance: string;
+  /** OpenTelemetry tracing of the calls; undefined when it is off (observability/tracing.ts). */
+  readonly tracing?: Tracing;
+  /** Loads the weights again and switches to them without downtime (core/weights-reload.ts). */
+  reloadWeights(trigger: ReloadTrigger): Promise<ReloadResult>;
 }
 
 /** The service, or UNAVAILABLE while the model loads (gRPC UNAVAILABLE, HTTP 503). */

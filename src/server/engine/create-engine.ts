@@ -20,6 +20,9 @@ export function checkEnginePrecision(name: EngineName, precision: Precision): vo
   }
 }
 
+/** How the server builds its engine; tests pass their own (an engine that dies on demand). */
+export type EngineFactory = typeof createEngine;
+
 export async function createEngine(
   name: EngineName,
   arch: Architecture,

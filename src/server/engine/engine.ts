@@ -27,6 +27,21 @@ export interface Engine {
 export interface EngineOptions {
   /** Intra-op threads; defaults to the machine's cores. */
   readonly threads?: number;
+  /** Told when the engine's worker fails, is replaced, or is given up on. */
+  readonly health?: EngineHealthEvents;
+}
+
+/**
+ * What an engine tells its owner about its worker. A worker that dies (or fails a run) fails the calls of that run,
+ * and a fresh one is started from the model already in memory; one that keeps dying is given up on.
+ */
+export interface EngineHealthEvents {
+  /** The worker failed; runs wait for its replacement. */
+  onFault?(error: Error): void;
+  /** A fresh worker is ready and takes the waiting runs. */
+  onRestarted?(): void;
+  /** Too many faults: no more restarts, every run fails from now on. */
+  onGaveUp?(error: Error): void;
 }
 
 /** The intra-op threads an engine is asked for. */

@@ -1,11 +1,16 @@
 /**
- * The main-thread side of an engine worker, the same for every engine: starts the worker and waits until it is ready,
- * matches run results to runs by id, fails every pending run with one error when the worker dies, and keeps the
- * process alive only while runs are pending. What a worker needs to set up travels as its (engine-specific) workerData.
- * Runs name their tensor slabs; a slab's shared memory goes to the worker once, the first time a run uses it.
+ * The main-thread side of one engine worker, the same for every engine: starts the worker and waits until it is ready,
+ * matches run results to runs by id, and keeps the process alive only while runs are pending. What a worker needs to
+ * set up travels as its (engine-specific) workerData. Runs name their tensor slabs; a slab's shared memory goes to the
+ * worker once, the first time a run uses it (per client: a fresh worker is sent every slab again).
+ *
+ * A worker that fails — it dies (an uncaught error, an exit nobody asked for) or a run throws in it (a runtime that threw
+ * mid-run is not trusted with the next one) — is ended, every pending run fails with one EngineFaultError, and
+ * `onFailure` is told; replacing it is the supervisor's business (supervised-worker.ts).
  */
-import type { Worker, WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { EngineName } from './engine.js';
+import { EngineFaultError } from './engine-fault.js';
 import { spawnWorker } from './spawn-worker.js';
 import type { TensorSlab } from './tensor-slab.js';
 
@@ -37,8 +42,12 @@ export interface WorkerClientOptions {
   /** The engine module's import.meta.url; the worker module sits next to it. */
   readonly moduleUrl: string;
   readonly workerBaseName: string;
+  /** Copied into the worker (structured clone, never transferred), so the caller keeps it for the next worker. */
   readonly workerData: unknown;
-  readonly transferList: WorkerOptions['transferList'];
+  /** Told once, when the worker fails after it was ready; its pending runs fail with the same error. */
+  readonly onFailure?: (error: EngineFaultError) => void;
+  /** Aborted while the worker starts: the worker is ended and start() rejects. */
+  readonly signal?: AbortSignal;
 }
 
 /** How long a worker asked to close may take before it is terminated. */
@@ -56,29 +65,27 @@ export class WorkerClient {
   private nextSlabId = 1;
   private nextId = 1;
   private closed = false;
-  /** Why the worker died; every later run fails with it. */
-  private failure: Error | undefined;
+  /** Why the worker failed; every later run fails with it. */
+  private failure: EngineFaultError | undefined;
 
   private constructor(
     private readonly worker: Worker,
     private readonly engine: EngineName,
     readonly ready: ReadyReply,
+    private readonly onFailure: ((error: EngineFaultError) => void) | undefined,
   ) {
     worker.on('message', (reply: WorkerReply) => this.settle(reply));
-    worker.on('error', (error) => this.died(new Error(`${engine} worker failed: ${error.message}`, { cause: error })));
-    worker.on('exit', (code) => this.died(new Error(`${engine} worker exited with code ${code}`)));
+    worker.on('error', (error) => this.failed('died during this run', `uncaught error: ${error.message}`, error));
+    worker.on('exit', (code) => this.failed('died during this run', `exited with code ${code}`));
     // Idle, the worker does not keep the process alive; a pending run does (see run).
     worker.unref();
   }
 
   /** Starts the worker and resolves once it reports ready; rejects (and ends it) when it fails to start. */
   static async start(options: WorkerClientOptions): Promise<WorkerClient> {
-    const { engine, workerData, transferList } = options;
-    const worker = spawnWorker(options.moduleUrl, options.workerBaseName, {
-      name: `${engine}-engine`,
-      workerData,
-      transferList,
-    });
+    const { engine, workerData, signal } = options;
+    signal?.throwIfAborted();
+    const worker = spawnWorker(options.moduleUrl, options.workerBaseName, { name: `${engine}-engine`, workerData });
     try {
       const ready = await new Promise<ReadyReply>((resolve, reject) => {
         const onMessage = (reply: WorkerReply): void => {
@@ -87,13 +94,16 @@ export class WorkerClient {
         };
         const onError = (error: Error): void => settle(() => reject(error));
         const onExit = (code: number): void => settle(() => reject(new Error(`the worker exited with code ${code}`)));
+        const onAbort = (): void => settle(() => reject(signal!.reason));
         const settle = (finish: () => void): void => {
           worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+          signal?.removeEventListener('abort', onAbort);
           finish();
         };
         worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
-      return new WorkerClient(worker, engine, ready);
+      return new WorkerClient(worker, engine, ready, options.onFailure);
     } catch (error) {
       await worker.terminate();
       throw new Error(`${engine} engine failed to start: ${(error as Error).message}`, { cause: error });
@@ -139,19 +149,25 @@ export class WorkerClient {
   }
 
   private settle(reply: WorkerReply): void {
-    if (reply.type !== 'result' && reply.type !== 'error') return;
+    if (reply.type === 'error') {
+      this.failed('failed this run and was stopped', `its runtime threw: ${reply.message}`);
+      return;
+    }
+    if (reply.type !== 'result') return;
     const pending = this.pending.get(reply.id);
     if (pending === undefined) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
-    if (reply.type === 'result') pending.resolve();
-    else pending.reject(new Error(`${this.engine} run failed: ${reply.message}`));
+    pending.resolve();
   }
 
-  /** The one place a worker that errs or exits unasked is handled. */
-  private died(error: Error): void {
+  /** The one place a worker that fails is handled: it is ended, and so is every run pending in it. */
+  private failed(what: string, reason: string, cause?: Error): void {
     if (this.closed || this.failure !== undefined) return;
+    const message = `the ${this.engine} engine worker ${what} (${reason}); retry`;
+    const error = new EngineFaultError(message, reason, { cause });
     this.failure = error;
+    this.onFailure?.(error);
     this.failAll(error);
     void this.worker.terminate();
   }

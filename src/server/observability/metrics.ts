@@ -77,13 +77,45 @@ export class Metrics {
   });
   readonly engineInfo = new Gauge({
     name: 'xception_engine_info',
-    help: 'The engine in use (value 1); precision is fp32 or int8',
-    labelNames: ['engine', 'backend', 'threads', 'precision', 'weights_format', 'pretrained'] as const,
+    help: 'The engine and weights serving new requests (value 1); precision is fp32 or int8',
+    labelNames: [
+      'engine',
+      'backend',
+      'threads',
+      'precision',
+      'weights_format',
+      'weights_sha256',
+      'pretrained',
+    ] as const,
+    registers: [this.registry],
+  });
+  readonly engineUp = new Gauge({
+    name: 'xception_engine_up',
+    help: 'Whether the engine worker is up (1) or failed and not (yet) replaced (0)',
+    registers: [this.registry],
+  });
+  readonly engineFaults = new Counter({
+    name: 'xception_engine_faults_total',
+    help: 'Engine worker failures (died, or failed a run); each fails the calls of its run with UNAVAILABLE',
+    registers: [this.registry],
+  });
+  readonly engineRestarts = new Counter({
+    name: 'xception_engine_restarts_total',
+    help: 'Fresh engine workers started after a failure, from the weights in memory',
+    registers: [this.registry],
+  });
+  readonly weightReloads = new Counter({
+    name: 'xception_weight_reloads_total',
+    help: 'Weights reloads by trigger (signal, admin, watch) and result (ok, unchanged, failed: the old weights still serve)',
+    labelNames: ['trigger', 'result'] as const,
     registers: [this.registry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'xception_' });
+    // Every trigger and result from the start, so rate() and increase() see the first reload (and alerts can name them).
+    for (const trigger of ['signal', 'admin', 'watch'])
+      for (const result of ['ok', 'unchanged', 'failed']) this.weightReloads.inc({ trigger, result }, 0);
   }
 }
 

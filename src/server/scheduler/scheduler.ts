@@ -10,6 +10,8 @@
  *   nothing here).
  * - Each admitted request holds a tensor slab from admission until its answer is read: the input stage writes into
  *   it, the engine reads and answers in it. Admission bounds the slabs, so once warm none is allocated.
+ * - A request runs on the engine that was current when it was admitted: after `useEngine` (a weights reload) new
+ *   requests go to the new engine while those admitted before finish on the old one.
  */
 import type { Engine } from '../engine/engine.js';
 import { TensorSlabPool, type TensorSlab } from '../engine/tensor-slab.js';
@@ -66,6 +68,8 @@ export interface SchedulerObserver {
 
 interface Entry {
   readonly admittedAt: number;
+  /** The engine current at admission; the request runs on it. */
+  readonly engine: SchedulerEngine;
   readonly slab: TensorSlab;
   readyAt: number;
   ready: boolean;
@@ -88,9 +92,11 @@ export class Scheduler {
   private batchTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
   private readonly slabs: TensorSlabPool;
+  /** Requests admitted (queued or running) per engine, and who waits for an engine's last one. */
+  private readonly bound = new Map<SchedulerEngine, { requests: number; retired: (() => void)[] }>();
 
   constructor(
-    private readonly engine: SchedulerEngine,
+    private engine: SchedulerEngine,
     readonly options: SchedulerOptions,
     private readonly observer: SchedulerObserver = {},
   ) {
@@ -118,6 +124,24 @@ export class Scheduler {
   }
 
   /**
+   * Sends every request admitted from now on to `next`; resolves once the requests admitted before have all finished
+   * on the engine they were admitted to (which the caller may then close).
+   */
+  useEngine(next: SchedulerEngine): Promise<void> {
+    if (next.inputSize !== this.engine.inputSize || next.outputSize !== this.engine.outputSize) {
+      throw new Error(
+        `the new engine's tensors (${next.inputSize} in, ${next.outputSize} out) differ from the running one's ` +
+          `(${this.engine.inputSize} in, ${this.engine.outputSize} out)`,
+      );
+    }
+    const previous = this.engine;
+    this.engine = next;
+    const bound = this.bound.get(previous);
+    if (previous === next || bound === undefined) return Promise.resolve();
+    return new Promise((resolve) => bound.retired.push(resolve));
+  }
+
+  /**
    * Admits a request, or throws RESOURCE_EXHAUSTED at once when the queue is full. `prepare` starts immediately (the
    * decode, into the request's slab); the engine runs once it resolves and a slot is free; `read` turns the answer
    * into what the caller keeps.
@@ -140,8 +164,11 @@ export class Scheduler {
 
     return new Promise<ScheduledResult<T>>((resolve, reject) => {
       const slab = this.acquireSlab();
+      const engine = this.engine;
+      this.bind(engine);
       const entry: Entry = {
         admittedAt: performance.now(),
+        engine,
         slab,
         readyAt: 0,
         ready: false,
@@ -229,14 +256,36 @@ export class Scheduler {
     if (index < 0) return false;
     this.queue.splice(index, 1);
     entry.cleanup();
+    this.unbind(entry.engine);
     this.observer.onQueueDepth?.(this.queue.length);
     this.notifyIfIdle();
     return true;
   }
 
+  private bind(engine: SchedulerEngine): void {
+    const bound = this.bound.get(engine);
+    if (bound) bound.requests++;
+    else this.bound.set(engine, { requests: 1, retired: [] });
+  }
+
+  /** One request of `engine` is done; the last one of a replaced engine lets it go. */
+  private unbind(engine: SchedulerEngine): void {
+    const bound = this.bound.get(engine)!;
+    if (--bound.requests > 0) return;
+    this.bound.delete(engine);
+    if (engine !== this.engine) for (const resolve of bound.retired) resolve();
+  }
+
+  /** The next batch: the oldest ready request and up to maxBatch − 1 more ready ones admitted to the same engine. */
+  private nextBatch(): Entry[] {
+    const first = this.queue.find((e) => e.ready);
+    if (first === undefined) return [];
+    return this.queue.filter((e) => e.ready && e.engine === first.engine).slice(0, this.options.maxBatch);
+  }
+
   private dispatch(): void {
     while (this.running < this.options.maxConcurrency) {
-      const ready = this.queue.filter((e) => e.ready);
+      const ready = this.nextBatch();
       if (ready.length === 0) return;
       const { maxBatch, batchWaitMs } = this.options;
       if (maxBatch > 1 && ready.length < maxBatch && batchWaitMs > 0) {
@@ -250,16 +299,16 @@ export class Scheduler {
           return;
         }
       }
-      this.start(ready.slice(0, maxBatch));
+      this.start(ready);
     }
   }
 
   /** Runs whatever is ready now, however small the batch (the batch wait has passed). */
   private flush(): void {
     while (this.running < this.options.maxConcurrency) {
-      const ready = this.queue.filter((e) => e.ready);
-      if (ready.length === 0) return;
-      this.start(ready.slice(0, this.options.maxBatch));
+      const batch = this.nextBatch();
+      if (batch.length === 0) return;
+      this.start(batch);
     }
   }
 
@@ -275,7 +324,7 @@ export class Scheduler {
     this.observer.onBatch?.(batch.length);
 
     const startedAt = performance.now();
-    this.engine
+    batch[0]!.engine
       .run(batch.map((entry) => entry.slab))
       .then(
         () => {
@@ -288,6 +337,7 @@ export class Scheduler {
         for (const entry of batch) {
           this.runningEntries.delete(entry);
           entry.giveBack();
+          this.unbind(entry.engine);
         }
         this.running--;
         this.observer.onInFlight?.(this.running);

@@ -3,6 +3,7 @@
  * call to a handler, so a refused call is answered UNAUTHENTICATED without reading its message, decoding an image or
  * touching the engine. Health is always open (orchestrators probe it without credentials), and so are the Open
  * Inference Protocol's ServerLive, ServerReady and ModelReady; reflection is open only with --public-reflection.
+ * AdminService calls pass here untouched: their handler checks them against the admin tokens instead.
  */
 import {
   Metadata,
@@ -17,6 +18,8 @@ import { PUBLIC_GRPC_METHODS as OIP_HEALTH_METHODS } from '../transport/oip/heal
 import { INVALID_TOKEN_MESSAGE, MISSING_TOKEN_MESSAGE, type TokenVerifier } from './tokens.js';
 
 export const HEALTH_SERVICE_PREFIX = '/grpc.health.v1.Health/';
+/** Operator calls: checked against the admin tokens by their handler (transport/grpc/admin.ts), not the callers'. */
+export const ADMIN_SERVICE_PREFIX = '/modelhub.v1.AdminService/';
 const REFLECTION_SERVICE_PREFIXES = [
   '/grpc.reflection.v1.ServerReflection/',
   '/grpc.reflection.v1alpha.ServerReflection/',
@@ -40,7 +43,8 @@ export function isPublicMethod(path: string, publicReflection: boolean): boolean
 export function bearerAuthInterceptor(options: GrpcAuthOptions): ServerInterceptor {
   const { verifier, publicReflection, logger, metrics } = options;
   return (method, call) => {
-    if (isPublicMethod(method.path, publicReflection)) return new ServerInterceptingCall(call);
+    if (isPublicMethod(method.path, publicReflection) || method.path.startsWith(ADMIN_SERVICE_PREFIX))
+      return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({

@@ -1,7 +1,7 @@
 /** Everything the transports need to secure themselves, loaded once at start-up from the config. */
 import type { ServerConfig } from '../config.js';
 import { loadTlsMaterial, tlsMode, type TlsMaterial } from './tls.js';
-import { createTokenVerifier, type TokenVerifier } from './tokens.js';
+import { createAdminTokenVerifier, createTokenVerifier, type TokenVerifier } from './tokens.js';
 
 export interface SecuritySettings {
   /** Undefined: plaintext. */
@@ -10,11 +10,20 @@ export interface SecuritySettings {
   readonly tokens?: TokenVerifier;
   /** With tokens on: reflection answers without one. */
   readonly publicReflection: boolean;
+  /** The operators' tokens (AdminService); undefined: admin calls are refused. */
+  readonly adminTokens?: TokenVerifier;
 }
 
 export type SecurityConfig = Pick<
   ServerConfig,
-  'tlsCert' | 'tlsKey' | 'tlsClientCa' | 'authTokenFile' | 'authTokens' | 'publicReflection'
+  | 'tlsCert'
+  | 'tlsKey'
+  | 'tlsClientCa'
+  | 'authTokenFile'
+  | 'authTokens'
+  | 'publicReflection'
+  | 'adminTokenFile'
+  | 'adminTokens'
 >;
 
 /** Reads and checks certificates and tokens; throws SecurityConfigError before anything listens. */
@@ -23,6 +32,7 @@ export function loadSecurity(config: SecurityConfig): SecuritySettings {
     tls: loadTlsMaterial(config),
     tokens: createTokenVerifier(config),
     publicReflection: config.publicReflection,
+    adminTokens: createAdminTokenVerifier(config),
   };
 }
 
@@ -32,6 +42,7 @@ export function describeSecurity(settings: SecuritySettings): Record<string, unk
     tls: tlsMode(settings.tls),
     auth: settings.tokens ? 'bearer' : 'off',
     ...(settings.tokens ? { tokens: settings.tokens.size, publicReflection: settings.publicReflection } : {}),
+    admin: settings.adminTokens ? 'bearer' : 'off',
   };
 }
 

@@ -65,16 +65,34 @@ export function createVerifier(tokens: readonly string[]): TokenVerifier {
 export function createTokenVerifier(
   config: Pick<ServerConfig, 'authTokenFile' | 'authTokens'>,
 ): TokenVerifier | undefined {
-  const tokens = [...config.authTokens];
-  for (const token of config.authTokens) {
+  return verifierFrom(config.authTokenFile, config.authTokens, { file: '--auth-token-file', list: '--auth-tokens' });
+}
+
+/** The verifier of the operators' tokens (--admin-token-file, --admin-tokens), checked the same way. */
+export function createAdminTokenVerifier(
+  config: Pick<ServerConfig, 'adminTokenFile' | 'adminTokens'>,
+): TokenVerifier | undefined {
+  return verifierFrom(config.adminTokenFile, config.adminTokens, {
+    file: '--admin-token-file',
+    list: '--admin-tokens',
+  });
+}
+
+function verifierFrom(
+  file: string | undefined,
+  list: readonly string[],
+  flags: { readonly file: string; readonly list: string },
+): TokenVerifier | undefined {
+  const tokens = [...list];
+  for (const token of list) {
     if (!TOKEN_PATTERN.test(token))
-      throw new SecurityConfigError('--auth-tokens: a token must be visible ASCII without spaces');
+      throw new SecurityConfigError(`${flags.list}: a token must be visible ASCII without spaces`);
   }
-  if (config.authTokenFile !== undefined) {
-    const source = `--auth-token-file ${config.authTokenFile}`;
+  if (file !== undefined) {
+    const source = `${flags.file} ${file}`;
     let text: string;
     try {
-      text = readFileSync(config.authTokenFile, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (error) {
       throw new SecurityConfigError(`cannot read ${source}: ${(error as Error).message}`);
     }

@@ -223,3 +223,56 @@ describe('Scheduler', () => {
     expect(scheduler.slabsInUse).toBe(0);
   });
 });
+
+describe('Scheduler.useEngine (weights reload)', () => {
+  it('runs requests on the engine current at their admission, and lets the old one go after its last run', async () => {
+    const old = controllableEngine();
+    const next = controllableEngine();
+    const scheduler = new Scheduler(old.engine, options({ maxBatch: 4 }));
+    const before = [1, 2].map((v) => scheduler.submit(image(v), copy));
+    await waitFor(() => old.runs.length === 1, 2000, 'first old run');
+    let retired = false;
+    const switched = scheduler.useEngine(next.engine).then(() => {
+      retired = true;
+    });
+    const after = [3, 4].map((v) => scheduler.submit(image(v), copy));
+
+    // The second request admitted before the switch still runs on the old engine, and not batched with newer ones.
+    old.runs[0]!.finish();
+    await waitFor(() => old.runs.length === 2, 2000, 'second old run');
+    expect(old.runs[1]!.batch).toBe(1);
+    expect(next.runs.length).toBe(0);
+    expect(retired).toBe(false);
+    old.runs[1]!.finish();
+    await switched;
+    expect((await Promise.all(before)).map((r) => r.value[0])).toEqual([INPUT * 1, INPUT * 2]);
+
+    await waitFor(() => next.runs.length === 1, 2000, 'new engine run');
+    expect(next.runs[0]!.batch).toBe(2);
+    next.runs[0]!.finish();
+    expect((await Promise.all(after)).map((r) => r.value[0])).toEqual([INPUT * 3, INPUT * 4]);
+    expect(old.runs.length).toBe(2);
+  });
+
+  it('lets an idle engine go at once, counts requests that left the queue, and refuses other tensor sizes', async () => {
+    const old = controllableEngine();
+    const scheduler = new Scheduler(old.engine, options());
+    const first = scheduler.submit(image(1), copy);
+    const abort = new AbortController();
+    const cancelled = scheduler.submit(image(2), copy, { signal: abort.signal });
+    await waitFor(() => old.runs.length === 1, 2000, 'first run');
+    const next = controllableEngine();
+    let retired = false;
+    const switched = scheduler.useEngine(next.engine).then(() => {
+      retired = true;
+    });
+    abort.abort();
+    await expect(cancelled).rejects.toMatchObject({ code: Code.CANCELLED });
+    expect(retired).toBe(false);
+    old.runs[0]!.finish();
+    await first;
+    await switched;
+    await expect(scheduler.useEngine(controllableEngine().engine)).resolves.toBeUndefined();
+    expect(() => scheduler.useEngine({ ...next.engine, inputSize: INPUT + 1 })).toThrow(/differ from the running one/);
+  });
+});

@@ -1,14 +1,15 @@
 /**
  * The default engine: the architecture compiled to ONNX in memory, run by onnxruntime-node on the CPU in a worker
- * thread (see onnx-worker.ts for why). Inputs and outputs stay in the shared tensor slabs. With `int8` it compiles the
- * statically quantised graph instead (graph.ts), from activation ranges calibrated beforehand (calibration.ts).
+ * thread (see onnx-worker.ts for why), supervised: a worker that fails is replaced from the compiled model kept here.
+ * Inputs and outputs stay in the shared tensor slabs. With `int8` it compiles the statically quantised graph instead
+ * (graph.ts), from activation ranges calibrated beforehand (calibration.ts).
  */
-import { imageSize, type Architecture } from '../../model/architecture.js';
+import type { Architecture } from '../../model/architecture.js';
 import type { WeightMap } from '../../model/weights/weight-map.js';
 import { requestedThreads, type Engine, type EngineOptions } from '../engine.js';
-import { WorkerClient } from '../worker-client.js';
+import { startSupervisedEngine } from '../supervised-worker.js';
 import { compileOnnxModel } from './graph.js';
-import type { OnnxWorkerData } from './onnx-worker.js';
+import type { OnnxWorkerData } from './onnx-session.js';
 import type { ActivationRanges } from './quantize.js';
 
 export interface Int8GraphOptions {
@@ -29,6 +30,21 @@ export async function createOnnxEngine(
   weights: WeightMap,
   options: OnnxEngineOptions = {},
 ): Promise<Engine> {
+  return startSupervisedEngine(arch, {
+    engine: 'onnx',
+    moduleUrl: import.meta.url,
+    workerBaseName: 'onnx-worker',
+    workerData: onnxWorkerData(arch, weights, options),
+    health: options.health,
+  });
+}
+
+/**
+ * What an onnx worker starts from: the compiled model. The engine keeps it for its whole life (the fp32 Xception
+ * serializes to about 91 MB, int8 to about a quarter of that), so that a fresh worker after a fault compiles nothing
+ * and reads no weights; each worker gets a copy (a second copy exists while the worker builds its session).
+ */
+export function onnxWorkerData(arch: Architecture, weights: WeightMap, options: OnnxEngineOptions): OnnxWorkerData {
   const threads = requestedThreads(options);
   const { int8 } = options;
   const model = compileOnnxModel(
@@ -37,21 +53,7 @@ export async function createOnnxEngine(
     int8 && { precision: { kind: 'int8', ranges: int8.ranges }, metadata: int8.metadata },
   );
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
-  // The worker copies this environment when it starts.
+  // Workers copy this environment when they start.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
-  const workerData: OnnxWorkerData = { model, threads, inputShape: [...arch.inputShape], classes: arch.classes };
-  const client = await WorkerClient.start({
-    engine: 'onnx',
-    moduleUrl: import.meta.url,
-    workerBaseName: 'onnx-worker',
-    workerData,
-    transferList: [model.buffer as ArrayBuffer],
-  });
-  return {
-    info: { engine: 'onnx', backend: client.ready.backend, threads: client.ready.threads },
-    inputSize: imageSize(arch),
-    outputSize: arch.classes,
-    run: (slabs) => client.run(slabs),
-    close: () => client.close(),
-  };
+  return { model, threads, inputShape: [...arch.inputShape], classes: arch.classes };
 }

@@ -12,7 +12,7 @@ import { unpackWeights, type PackedWeights } from './weight-pack.js';
 
 export interface TfjsWorkerData {
   readonly arch: Architecture;
-  /** Transferred. */
+  /** A copy of the engine's. */
   readonly weights: PackedWeights;
   /** Requested intra-op threads (the wasm backend may use fewer). */
   readonly threads: number;

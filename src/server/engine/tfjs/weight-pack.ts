@@ -1,6 +1,7 @@
 /**
- * The weights travel to the worker as one Float32Array: a single buffer transfers in one move and leaves the caller's
- * tensors untouched (transferring those would detach them, and they may be views into a larger file buffer).
+ * The weights travel to the worker as one Float32Array: one buffer is copied to each worker in one move (the engine
+ * keeps it, to start a fresh worker after a fault), apart from the caller's tensors, which may be views into a larger
+ * file buffer.
  */
 import { weightSpecs, type Architecture } from '../../model/architecture.js';
 import { weightLookup } from '../../model/weights/weight-lookup.js';

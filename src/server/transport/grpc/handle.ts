@@ -1,8 +1,8 @@
 /**
  * The one wrapper of every gRPC handler. Handlers are plain `async (request, call) => response`, or for a
  * bidirectional stream `(requests, call) => AsyncIterable<response>`; the wrapper gives them the call's one signal and
- * does the rest the same way for all: the x-instance header, the ServiceError → status mapping, and one log line and
- * the call metrics per call.
+ * does the rest the same way for all: the x-instance header, the ServiceError → status mapping, and one log line, the
+ * call metrics and (when tracing is on) one server span per call — a stream's one span, with a span per frame under it.
  */
 import {
   Metadata,
@@ -21,6 +21,7 @@ import type { ModelService } from '../../core/model-service.js';
 import { recordCall, requireService, type TransportContext } from '../../core/transport-context.js';
 import { Code, ServiceError, toServiceError } from '../../errors.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { CallOutcome, CallTrace, HeaderReader } from '../../observability/tracing.js';
 
 export interface GrpcCall {
   /** Cancelled by the client, past its deadline, or (streams) the server shutting down: core/call-signal.ts. */
@@ -29,6 +30,8 @@ export interface GrpcCall {
   readonly metadata: Metadata;
   /** Fields of the call's log line (requestId, timings…), filled in by the handler. */
   readonly log: Record<string, unknown>;
+  /** The call's trace when tracing is on: handlers pass it to the service (CallContext.trace). */
+  readonly trace?: CallTrace;
 }
 
 /** A stream is admitted by the wrapper (serving, under --max-streams), which hands it the service. */
@@ -51,19 +54,24 @@ export function unary<Req, Res>(
     const startedAt = performance.now();
     const log: Record<string, unknown> = {};
     const { signal, end } = callSignal({ cancelled: cancellation(call), deadline: deadlineOf(call) });
+    const trace = method
+      ? context.tracing?.grpcCall(call.getPath(), metadataReader(call.metadata), startedAt, false)
+      : undefined;
     // x-instance goes with the answer (headers with a response, trailers with an error), never before: once headers
     // arrive grpc-js commits the call, and an UNAVAILABLE after them (loading, draining) would not be retried.
-    (async () => handler(call.request, { signal, metadata: call.metadata, log }))()
+    (async () => handler(call.request, { signal, metadata: call.metadata, log, trace }))()
       .then(
         (response) => {
-          call.sendMetadata(instanceHeader(context));
+          call.sendMetadata(instanceHeader(context, log));
           callback(null, response);
           if (method) recordCall(context, method, startedAt, log);
+          trace?.end(callOutcome(context, log));
         },
         (error: unknown) => {
           const serviceError = toServiceError(error);
-          callback(grpcError(serviceError, instanceHeader(context)));
+          callback(grpcError(serviceError, instanceHeader(context, log)));
           if (method) recordCall(context, method, startedAt, log, serviceError);
+          trace?.end(callOutcome(context, log, serviceError));
         },
       )
       .finally(end);
@@ -82,6 +90,7 @@ export function bidi<Req, Res>(
     call.sendMetadata(instanceHeader(context));
     const log: Record<string, unknown> = {};
     const cancelled = cancellation(call);
+    const trace = context.tracing?.grpcCall(call.getPath(), metadataReader(call.metadata), startedAt, true);
     const run = async () => {
       const service = requireService(context);
       service.assertServing();
@@ -97,7 +106,8 @@ export function bidi<Req, Res>(
       /** Cancelled or past its deadline: that is the outcome, whatever was answered or failed on the way. */
       const endedForClient = () => signal.aborted && !stoppedByShutdown(signal);
       try {
-        for await (const response of handler(messages<Req>(call), { signal, metadata: call.metadata, log, service })) {
+        const streamCall = { signal, metadata: call.metadata, log, service, trace };
+        for await (const response of handler(messages<Req>(call), streamCall)) {
           // The client's reading speed paces the answers, and so the reading. once() with a signal removes its
           // listeners either way.
           if (!call.write(response) && !cancelled.aborted) {
@@ -119,11 +129,13 @@ export function bidi<Req, Res>(
       () => {
         call.end();
         recordCall(context, method, startedAt, log);
+        trace?.end(callOutcome(context, log));
       },
       (error: unknown) => {
         const serviceError = toServiceError(error);
         if (!call.cancelled) call.emit('error', grpcError(serviceError));
         recordCall(context, method, startedAt, log, serviceError);
+        trace?.end(callOutcome(context, log, serviceError));
       },
     );
   };
@@ -176,9 +188,30 @@ function deadlineOf(call: SurfaceCall): number {
   return Number.isFinite(ms) && ms > 0 ? ms : Infinity;
 }
 
-function instanceHeader(context: TransportContext): Metadata {
+/** The call's request headers for the trace-context propagator. */
+function metadataReader(metadata: Metadata): HeaderReader {
+  return (name) => {
+    const value = metadata.get(name)[0];
+    return typeof value === 'string' ? value : undefined;
+  };
+}
+
+/** What the call's span ends with: its request id, its outcome, and the model serving (for a call that ran none). */
+function callOutcome(context: TransportContext, log: Record<string, unknown>, error?: ServiceError): CallOutcome {
+  const requestId = typeof log.requestId === 'string' ? log.requestId : undefined;
+  return { requestId, error, runtime: context.service()?.runtime };
+}
+
+/**
+ * Which replica answered and with which weights: those the handler's prediction names (log.weightsSha256), else those
+ * serving new requests now.
+ */
+function instanceHeader(context: TransportContext, log: Record<string, unknown> = {}): Metadata {
   const header = new Metadata();
   header.set('x-instance', context.instance);
+  const weights =
+    typeof log.weightsSha256 === 'string' ? log.weightsSha256 : context.service()?.modelRef().weightsSha256;
+  if (weights) header.set('x-weights-sha256', weights);
   return header;
 }
 

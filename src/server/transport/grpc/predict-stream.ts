@@ -21,18 +21,19 @@ export function predictStream(context: TransportContext): StreamHandler<PredictR
   return async function* (requests, call) {
     const { service, log } = call;
     const options = streamOptions(call.metadata, service.limits.streamMaxInFlight);
-    const model = service.metadata();
-    const modelRef = { id: model.id, name: model.name };
     log.frames = 0;
     const answers = processFrames(service, inputs(requests), {
       ...options,
       signal: call.signal,
+      trace: call.trace,
       ...frameMetrics(context.metrics, () => {
         log.frames = Number(log.frames) + 1;
       }),
     });
     for await (const answer of answers) {
-      yield answer.error ? toErrorResponse(answer.id, answer.error, modelRef) : toPredictResponse(answer.prediction);
+      yield answer.error
+        ? toErrorResponse(answer.id, answer.error, service.modelRef())
+        : toPredictResponse(answer.prediction);
     }
   };
 }

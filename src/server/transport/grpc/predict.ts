@@ -8,8 +8,11 @@ import { toPredictResponse } from './response.js';
 export function predict(context: TransportContext): UnaryHandler<PredictRequest, PredictResponse> {
   return async (request, call) => {
     call.log.requestId = request.id;
-    const prediction = await requireService(context).predict(toPredictInput(request), { signal: call.signal });
-    Object.assign(call.log, timingFields(prediction.timings));
+    const prediction = await requireService(context).predict(toPredictInput(request), {
+      signal: call.signal,
+      trace: call.trace,
+    });
+    Object.assign(call.log, timingFields(prediction.timings), { weightsSha256: prediction.model.weightsSha256 });
     return toPredictResponse(prediction);
   };
 }

@@ -1,6 +1,6 @@
 /** Core results → PredictResponse messages. */
 import type { PredictResponse } from '../../../gen/modelhub/v1/model_service.js';
-import type { Prediction } from '../../core/model-service.js';
+import type { ModelRef, Prediction } from '../../core/model-service.js';
 import type { ServiceError } from '../../errors.js';
 
 export function toPredictResponse(prediction: Prediction): PredictResponse {
@@ -15,11 +15,7 @@ export function toPredictResponse(prediction: Prediction): PredictResponse {
 }
 
 /** A failed frame inside PredictStream: the stream goes on. */
-export function toErrorResponse(
-  id: string,
-  error: ServiceError,
-  model: { id: string; name: string } | undefined,
-): PredictResponse {
+export function toErrorResponse(id: string, error: ServiceError, model: ModelRef | undefined): PredictResponse {
   return {
     id,
     outputs: [],

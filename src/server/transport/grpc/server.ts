@@ -1,16 +1,19 @@
 /**
- * The gRPC server: ModelService, gRPC health (grpc.health.v1) and reflection on one port.
+ * The gRPC server: ModelService, AdminService, the Open Inference Protocol, gRPC health (grpc.health.v1) and
+ * reflection on one port.
  * Health answers for "" (the whole server) and for "modelhub.v1.ModelService".
  * Security (security/): TLS or mutual TLS from the credentials; bearer tokens by an interceptor, before any handler.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServerOptions } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { AdminServiceService } from '../../../gen/modelhub/v1/admin.js';
 import { ModelServiceService } from '../../../gen/modelhub/v1/model_service.js';
 import { bearerAuthInterceptor } from '../../security/grpc-auth.js';
 import type { SecuritySettings } from '../../security/security.js';
 import type { TlsMaterial } from '../../security/tls.js';
 import { requireService, type TransportContext } from '../../core/transport-context.js';
 import { addOipService } from '../oip/grpc.js';
+import { adminService } from './admin.js';
 import { bidi, unary } from './handle.js';
 import { predict } from './predict.js';
 import { predictStream } from './predict-stream.js';
@@ -64,6 +67,7 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
     predict: unary(context, 'Predict', predict(context)),
     predictStream: bidi(context, 'PredictStream', predictStream(context)),
   });
+  server.addService(AdminServiceService, adminService(context, options.security?.adminTokens));
   // The Open Inference Protocol (KServe v2 / Triton) beside modelhub.v1: the same service, scheduler and limits.
   addOipService(server, context);
 

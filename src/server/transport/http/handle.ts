@@ -1,7 +1,7 @@
 /**
  * The one wrapper of the REST API's inference routes. Handlers are plain `async (request, call) => answer`; the wrapper
- * gives them the call's one signal and writes one log line and the call metrics per call. Errors go on to fastify's
- * error handler (errors.ts), which answers every route the same way.
+ * gives them the call's one signal and writes one log line, the call metrics and (when tracing is on) one server span
+ * per call. Errors go on to fastify's error handler (errors.ts), which answers every route the same way.
  *
  * Deadline: `x-request-timeout: <ms>` (a whole number of milliseconds) asks for a deadline that long after the request
  * arrives; --http-request-timeout is the server's default and the most a request may ask for (0: none). A request past
@@ -10,7 +10,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { callSignal } from '../../core/call-signal.js';
 import { recordCall, type TransportContext } from '../../core/transport-context.js';
-import { invalidArgument, toServiceError } from '../../errors.js';
+import { invalidArgument, toServiceError, type ServiceError } from '../../errors.js';
+import type { CallTrace, Tracing } from '../../observability/tracing.js';
 
 const REQUEST_TIMEOUT_HEADER = 'x-request-timeout';
 
@@ -19,6 +20,8 @@ export interface HttpCall {
   readonly signal: AbortSignal;
   /** Fields of the call's log line (requestId is there; the handler adds timings…). */
   readonly log: Record<string, unknown>;
+  /** The call's trace when tracing is on: handlers pass it to the service (CallContext.trace). */
+  readonly trace?: CallTrace;
 }
 
 export type HttpHandler<Request extends FastifyRequest, Answer> = (request: Request, call: HttpCall) => Promise<Answer>;
@@ -31,6 +34,8 @@ export function httpCalls(context: TransportContext, defaultTimeoutMs: number) {
     async (request: Request, reply: FastifyReply): Promise<Answer> => {
       const startedAt = performance.now();
       const log: Record<string, unknown> = { requestId: request.id };
+      let failure: ServiceError | undefined;
+      const trace = context.tracing && traceCall(context, context.tracing, request, reply, startedAt, () => failure);
       let end = () => {};
       try {
         const call = callSignal({
@@ -38,16 +43,45 @@ export function httpCalls(context: TransportContext, defaultTimeoutMs: number) {
           deadline: Date.now() + timeoutOf(request, defaultTimeoutMs),
         });
         end = call.end;
-        const answer = await handler(request, { signal: call.signal, log });
+        const answer = await handler(request, { signal: call.signal, log, trace });
         recordCall(context, method, startedAt, log);
         return answer;
       } catch (error) {
-        recordCall(context, method, startedAt, log, toServiceError(error));
+        failure = toServiceError(error);
+        recordCall(context, method, startedAt, log, failure);
         throw error;
       } finally {
         end();
       }
     };
+}
+
+/**
+ * The call's span, ended once the answer is written (or the client gone), so it carries the status fastify's error
+ * handler answered with.
+ */
+function traceCall(
+  context: TransportContext,
+  tracing: Tracing,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  startedAt: number,
+  failure: () => ServiceError | undefined,
+): CallTrace {
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const trace = tracing.httpCall(request.method, request.routeOptions.url ?? request.url, header, startedAt);
+  reply.raw.once('close', () => {
+    trace.end({
+      requestId: request.id,
+      error: failure(),
+      runtime: context.service()?.runtime,
+      httpStatus: reply.raw.statusCode,
+    });
+  });
+  return trace;
 }
 
 /**

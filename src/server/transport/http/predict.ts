@@ -66,7 +66,7 @@ async function predictFrom(
   call.log.bytes = bytes.length;
   const prediction = await service.predict(
     { id: request.id, image: { kind: 'encoded', bytes }, topK: service.metadata().labels.length, order: 'class' },
-    { signal: call.signal },
+    { signal: call.signal, trace: call.trace },
   );
   Object.assign(call.log, timingFields(prediction.timings));
   return toModelHubPrediction(prediction);

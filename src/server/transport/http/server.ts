@@ -74,8 +74,10 @@ export function buildHttpApp(context: TransportContext, options: HttpServerOptio
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-request-id', request.id);
-    // Which replica answered, as on gRPC responses.
+    // Which replica answered, and the weights serving, as on gRPC responses.
     reply.header('x-instance', context.instance);
+    const weights = context.service()?.modelRef().weightsSha256;
+    if (weights) reply.header('x-weights-sha256', weights);
   });
   if (options.security?.tokens) bearerAuth(app, context, options.security.tokens);
 

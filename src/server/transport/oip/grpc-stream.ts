@@ -37,6 +37,7 @@ export function modelStreamInfer(
       policy: 'all',
       maxInFlight: service.limits.streamMaxInFlight,
       signal: call.signal,
+      trace: call.trace,
       // The stream metrics count every stream's frames, PredictStream's and these.
       ...frameMetrics(context.metrics),
     });

@@ -82,7 +82,7 @@ function modelInfer(context: TransportContext): UnaryHandler<IncomingInferReques
     const message = asDecodable(request);
     const service = requireService(context);
     const decoded = decodeModelInferRequest(service, message);
-    const result = await runInference(service, decoded, call.signal);
+    const result = await runInference(service, decoded, call);
     Object.assign(call.log, { batch: decoded.images.length, ...timingFields(result.timings) });
     const outputs = encodeOutputs(decoded.outputs, result.rows, service.metadata().labels);
     return toInferResponse(message.id, outputs, usesRawContents(message));

@@ -21,5 +21,5 @@ export const PUBLIC_REST_ROUTES: ReadonlySet<string> = new Set([LIVE_ROUTE, READ
 
 /** Ready: the model is loaded and the server is not draining. */
 export function isReady(context: TransportContext): boolean {
-  return context.service()?.serving === true;
+  return context.service()?.ready === true;
 }

@@ -127,7 +127,7 @@ async function infer(
   const service = requireService(context);
   service.assertServing();
   const decoded = decodeInferRequest(fromJson(request.body), maxRequestBatch(service));
-  const result = await runInference(service, decoded, call.signal);
+  const result = await runInference(service, decoded, call);
   Object.assign(call.log, { batch: decoded.images.length, ...timingFields(result.timings) });
   return toJson(request.body.id, encodeOutputs(decoded.outputs, result.rows, service.metadata().labels));
 }

@@ -3,7 +3,14 @@
  * scheduler's queue, deadlines and cancellation, like a Predict — and answers with all class probabilities.
  */
 import { callSignal } from '../../core/call-signal.js';
-import type { ImageInput, ModelService, Prediction, PredictInput, StageTimings } from '../../core/model-service.js';
+import type {
+  CallContext,
+  ImageInput,
+  ModelService,
+  Prediction,
+  PredictInput,
+  StageTimings,
+} from '../../core/model-service.js';
 import { Code, ServiceError, toServiceError } from '../../errors.js';
 import type { DecodedRequest } from './tensors.js';
 
@@ -31,19 +38,22 @@ export function elementError(error: unknown, inputName: string, index: number): 
   return new ServiceError(error.code, `${inputName}[${index}]: ${error.message}`, { cause: error });
 }
 
-/** Runs every element at once (they queue like separate Predicts); the first failure cancels the rest. */
+/**
+ * Runs every element at once (they queue like separate Predicts); the first failure cancels the rest. `call`: the
+ * call's signal, and its trace (each element's stages are recorded in it).
+ */
 export async function runInference(
   service: ModelService,
   decoded: DecodedRequest,
-  signal?: AbortSignal,
+  call: Pick<CallContext, 'signal' | 'trace'> = {},
 ): Promise<InferenceResult> {
   const classes = service.metadata().labels.length;
-  const elements = callSignal({ cancelled: signal });
+  const elements = callSignal({ cancelled: call.signal });
   try {
     const predictions = await Promise.all(
       decoded.images.map((image, index) =>
         service
-          .predict(elementInput(service, image, String(index)), { signal: elements.signal })
+          .predict(elementInput(service, image, String(index)), { signal: elements.signal, trace: call.trace })
           .catch((error: unknown) => {
             throw elementError(error, decoded.inputName, index);
           }),

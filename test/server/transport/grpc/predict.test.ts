@@ -10,6 +10,7 @@ import {
 } from '../../../../src/gen/modelhub/v1/model_service.js';
 import { convertRgb, gif, jpeg, png, rgbPixels, tiff, webp } from '../../../support/images.js';
 import { modelClient, startTestServer, type TestServer } from '../../../support/server.js';
+import { waitFor } from '../../../support/poll.js';
 
 let server: TestServer;
 let client: ModelServiceClient;
@@ -52,7 +53,15 @@ describe('Predict', () => {
     const response = await predict({ id: 'req-1', input: { $case: 'image', value: await png(320, 240) } });
     expect(response.id).toBe('req-1');
     expect(response.error).toBeUndefined();
-    expect(response.model).toEqual({ id: 'dbf35840-9c8d-408f-8a36-b9fe2f8e5546', name: 'xception' });
+    // The weights that answered: the ones the metadata names.
+    const metadata = await new Promise<any>((resolve, reject) =>
+      client.getMetadata({}, (error, answer) => (error ? reject(error) : resolve(answer))),
+    );
+    expect(response.model).toEqual({
+      id: 'dbf35840-9c8d-408f-8a36-b9fe2f8e5546',
+      name: 'xception',
+      weightsSha256: metadata.runtime.weightsSha256,
+    });
     expect(response.processingTime).toBeGreaterThan(0);
     expect(response.processingTime).toBeLessThan(10);
     expect(Math.abs(response.timestamp!.getTime() - Date.now())).toBeLessThan(60_000);
@@ -106,13 +115,18 @@ describe('Predict', () => {
     expect(response.outputs[0]!.prediction).toHaveLength(5);
   });
 
-  it('carries the replica identity in the x-instance response header', async () => {
+  it('carries the replica identity and the weights that answered in x-instance and x-weights-sha256', async () => {
     const image = { $case: 'image' as const, value: await png(64, 64) };
+    let answer: PredictResponse | undefined;
     const header = await new Promise<GrpcMetadata>((resolve, reject) => {
-      const call = client.predict({ id: 'h', topK: 1, input: image }, (error) => error && reject(error));
+      const call = client.predict({ id: 'h', topK: 1, input: image }, (error, response) =>
+        error ? reject(error) : (answer = response),
+      );
       call.on('metadata', resolve);
     });
     expect(header.get('x-instance')).toEqual([server.config.instanceId]);
+    await waitFor(() => answer, 10_000, 'the answer');
+    expect(header.get('x-weights-sha256')).toEqual([answer!.model!.weightsSha256]);
   });
 });
 

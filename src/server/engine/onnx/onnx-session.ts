@@ -1,0 +1,31 @@
+/** The worker side of the onnx engine: an ONNX Runtime session on the serialized model, as serveWorker runs it. */
+import * as ort from 'onnxruntime-node';
+import type { WorkerModel } from '../serve-worker.js';
+import { INPUT_NAME, OUTPUT_NAME } from './graph.js';
+import { onnxSessionOptions } from './session-options.js';
+
+export interface OnnxWorkerData {
+  /** The serialized ONNX model, a copy of the engine's. */
+  readonly model: Uint8Array;
+  readonly threads: number;
+  /** [height, width, channels]. */
+  readonly inputShape: readonly number[];
+  readonly classes: number;
+}
+
+export async function startOnnxSession({ model, threads, inputShape, classes }: OnnxWorkerData): Promise<WorkerModel> {
+  const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
+  return {
+    backend: 'onnxruntime-node cpu',
+    threads,
+    inputSize: inputShape.reduce((a, b) => a * b, 1),
+    outputSize: classes,
+    run: async (input, batch) => {
+      const results = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', input, [batch, ...inputShape]) });
+      const output = results[OUTPUT_NAME]?.data;
+      if (!(output instanceof Float32Array)) throw new Error(`onnx model produced no float32 '${OUTPUT_NAME}' output`);
+      return output;
+    },
+    close: () => session.release(),
+  };
+}
