@@ -15,6 +15,7 @@ import { kerasLayers, tinyXception, writeKerasHdf5 } from '../support/hdf5-write
 import { smallRawRequest } from '../support/images.js';
 import { metricValue } from '../support/metrics.js';
 import { waitFor } from '../support/poll.js';
+import { bufCurl } from '../support/reflection.js';
 import { modelClient, startTestServer, type TestServer } from '../support/server.js';
 import { startServerProcess } from '../support/subprocess.js';
 import { writeXceptionH5 } from '../support/weights-files.js';
@@ -225,6 +226,16 @@ describe('weights reload', () => {
       );
       expect((predict as ServiceError).code).toBe(status.UNAUTHENTICATED);
       expect(await reload(admin, ADMIN_TOKEN)).toMatchObject({ changed: false });
+      // A tool we did not write, with reflection as its only schema (reflection needs a caller token here).
+      const curl = await bufCurl([
+        '--reflect-header',
+        `authorization: Bearer ${CALLER_TOKEN}`,
+        '-H',
+        `authorization: Bearer ${ADMIN_TOKEN}`,
+        `http://${server.address}/modelhub.v1.AdminService/ReloadWeights`,
+      ]);
+      expect(curl.exitCode, curl.stderr).toBe(0);
+      expect(JSON.parse(curl.stdout)).toMatchObject({ weightsSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     } finally {
       admin.close();
       client.close();

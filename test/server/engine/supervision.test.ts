@@ -9,25 +9,14 @@ import type { Engine, EngineHealthEvents } from '../../../src/server/engine/engi
 import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
 import { runTensors } from '../../../src/server/engine/tensor-slab.js';
 import { Code, toServiceError } from '../../../src/server/errors.js';
-import { ArchitectureBuilder, imageSize, type Architecture } from '../../../src/server/model/architecture.js';
+import { imageSize } from '../../../src/server/model/architecture.js';
 import { deathInput, dyingEngine, type DeathKind, type DyingEngine } from '../../support/dying-engine.js';
+import { tinyXception } from '../../support/hdf5-writer.js';
 import { waitFor } from '../../support/poll.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../support/reference-model.js';
 
-/** A small network (a conv, BatchNorm, ReLU, pooling and a dense softmax): workers start in a moment. */
-function smallArchitecture(): Architecture {
-  const b = new ArchitectureBuilder();
-  const inputShape = [12, 12, 3] as const;
-  let x = b.input('input_1', inputShape);
-  x = b.conv(x, 'conv', 8, 3, 2, 'valid');
-  x = b.bn(x, 'conv_bn');
-  x = b.relu(x, 'conv_act');
-  x = b.globalAveragePool(x, 'avg_pool');
-  b.dense(x, 'predictions', 10);
-  return { name: 'small', layers: b.layers, inputShape, classes: 10 };
-}
-
-const arch = smallArchitecture();
+/** A small network of Xception's kinds of layers: workers start in a moment. */
+const arch = tinyXception(10);
 const weights = randomWeights(arch, 3);
 const size = imageSize(arch);
 const image = uniform(prng(9), size, -1, 1);
