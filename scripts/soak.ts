@@ -577,6 +577,8 @@ const RSS_BAND_MIB = 60;
  * +80–270 MiB after one reload, not growing over 4–6 reloads in a row. More than one fp32 engine's worth is a leak.
  */
 const RELOAD_SETTLE_MIB = 300;
+/** Seconds after the previous engine closed that count for no RSS window: its memory is still being given back. */
+const RELOAD_SETTLE_SECONDS = 10;
 /** A level needs a few samples: the one right after a reload catches memory the runtime has yet to give back. */
 const MIN_WINDOW_SAMPLES = 3;
 /** The server's --grace-period default; SIGTERM to exit may take it plus EXIT_MARGIN_MS. */
@@ -839,12 +841,13 @@ async function main(): Promise<number> {
     // midpoint): growth, a leak, shows as a range wider than the band. While a reload runs the server holds two engines
     // for a moment: those samples count for neither window; the level the reload leaves behind is a promise of its own.
     const reloadFrom = reload.atSeconds ?? Infinity;
-    const reloadTo = reload.doneAtSeconds ?? Infinity;
+    // The old engine's memory goes back over a few seconds after it closes (V8 frees its buffers on a later GC).
+    const settledFrom = (reload.doneAtSeconds ?? Infinity) + RELOAD_SETTLE_SECONDS;
     const underLoad = samples.filter((s) => s.phase === 'steady' && s.t * 1000 >= warmupMs);
     const afterWarmup = samples.filter((s) => (s.phase === 'steady' && s.t * 1000 >= warmupMs) || s.phase === 'drain');
     const rssWindows = [
       afterWarmup.filter((s) => s.t < reloadFrom),
-      afterWarmup.filter((s) => s.t >= reloadTo && reload.happened),
+      afterWarmup.filter((s) => s.t >= settledFrom && reload.happened),
     ].filter((window) => window.length >= MIN_WINDOW_SAMPLES);
     const reloadRss = samples.filter((s) => s.phase === 'reload').map((s) => s.rssMiB);
     const windows = rssWindows.map((window) => ({
@@ -864,7 +867,7 @@ async function main(): Promise<number> {
         ? (windows.find((w) => w.toSeconds < reloadFrom)?.medianMiB ?? lastBeforeReload?.rssMiB)
         : undefined,
       reloadPeakMiB: reloadRss.length ? Math.max(...reloadRss) : undefined,
-      afterReloadMiB: reload.happened ? windows.find((w) => w.fromSeconds >= reloadTo)?.medianMiB : undefined,
+      afterReloadMiB: reload.happened ? windows.find((w) => w.fromSeconds >= settledFrom)?.medianMiB : undefined,
     };
     const withinBand = (window: (typeof windows)[number]) => window.maxMiB - window.minMiB <= 2 * RSS_BAND_MIB;
     const unexpected = KINDS.flatMap((kind) =>

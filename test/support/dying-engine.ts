@@ -40,7 +40,7 @@ export function dyingEngine(
   return {
     create: async (name, arch, weights, options) => {
       if (name !== 'onnx') throw new Error(`the dying engine is an onnx engine, not ${name}`);
-      const workerData: DyingWorkerData = { ...onnxWorkerData(arch, weights, options), controls };
+      const workerData: DyingWorkerData = { ...(await onnxWorkerData(arch, weights, options)), controls };
       return startSupervisedEngine(arch, {
         engine: 'onnx',
         moduleUrl: import.meta.url,

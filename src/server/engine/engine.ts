@@ -29,6 +29,8 @@ export interface EngineOptions {
   readonly threads?: number;
   /** Told when the engine's worker fails, is replaced, or is given up on. */
   readonly health?: EngineHealthEvents;
+  /** The engine may take the weights' memory (the caller must not use them afterwards): no copy of 88 MB is made. */
+  readonly handOverWeights?: boolean;
 }
 
 /**

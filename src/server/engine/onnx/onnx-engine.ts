@@ -5,10 +5,11 @@
  * (graph.ts), from activation ranges calibrated beforehand (calibration.ts).
  */
 import type { Architecture } from '../../model/architecture.js';
-import type { WeightMap } from '../../model/weights/weight-map.js';
+import { weightBuffers, type WeightMap } from '../../model/weights/weight-map.js';
 import { requestedThreads, type Engine, type EngineOptions } from '../engine.js';
+import { offThread, siblingModule } from '../off-thread.js';
 import { startSupervisedEngine } from '../supervised-worker.js';
-import { compileOnnxModel } from './graph.js';
+import type { CompileOptions } from './graph.js';
 import type { OnnxWorkerData } from './onnx-session.js';
 import type { ActivationRanges } from './quantize.js';
 
@@ -34,7 +35,7 @@ export async function createOnnxEngine(
     engine: 'onnx',
     moduleUrl: import.meta.url,
     workerBaseName: 'onnx-worker',
-    workerData: onnxWorkerData(arch, weights, options),
+    workerData: await onnxWorkerData(arch, weights, options),
     health: options.health,
   });
 }
@@ -42,15 +43,26 @@ export async function createOnnxEngine(
 /**
  * What an onnx worker starts from: the compiled model. The engine keeps it for its whole life (the fp32 Xception
  * serializes to about 91 MB, int8 to about a quarter of that), so that a fresh worker after a fault compiles nothing
- * and reads no weights; each worker gets a copy (a second copy exists while the worker builds its session).
+ * and reads no weights. It is compiled in a thread of its own (about 2 s for fp32) into shared memory that every worker
+ * reads (shared-model.ts), so building an engine while serving — a weights reload — does not stall the event loop.
+ * With `handOverWeights` the weights' memory moves to that thread instead of being copied.
  */
-export function onnxWorkerData(arch: Architecture, weights: WeightMap, options: OnnxEngineOptions): OnnxWorkerData {
+export async function onnxWorkerData(
+  arch: Architecture,
+  weights: WeightMap,
+  options: OnnxEngineOptions,
+): Promise<OnnxWorkerData> {
   const threads = requestedThreads(options);
   const { int8 } = options;
-  const model = compileOnnxModel(
-    arch,
-    weights,
-    int8 && { precision: { kind: 'int8', ranges: int8.ranges }, metadata: int8.metadata },
+  const compileOptions: CompileOptions | undefined = int8 && {
+    precision: { kind: 'int8', ranges: int8.ranges },
+    metadata: int8.metadata,
+  };
+  const model = await offThread<Uint8Array>(
+    siblingModule(import.meta.url, 'shared-model'),
+    'compileSharedModel',
+    [arch, weights, compileOptions],
+    { transfer: options.handOverWeights ? weightBuffers(weights) : [] },
   );
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
   // Workers copy this environment when they start.

@@ -5,7 +5,7 @@ import { INPUT_NAME, OUTPUT_NAME } from './graph.js';
 import { onnxSessionOptions } from './session-options.js';
 
 export interface OnnxWorkerData {
-  /** The serialized ONNX model, a copy of the engine's. */
+  /** The serialized ONNX model, in the engine's shared memory (shared-model.ts). */
   readonly model: Uint8Array;
   readonly threads: number;
   /** [height, width, channels]. */
@@ -14,7 +14,9 @@ export interface OnnxWorkerData {
 }
 
 export async function startOnnxSession({ model, threads, inputShape, classes }: OnnxWorkerData): Promise<WorkerModel> {
-  const session = await ort.InferenceSession.create(model, onnxSessionOptions(threads));
+  // ONNX Runtime refuses shared memory ("Invalid argument"): a private copy, made here in the worker's thread.
+  const bytes = model.buffer instanceof SharedArrayBuffer ? new Uint8Array(model) : model;
+  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
   return {
     backend: 'onnxruntime-node cpu',
     threads,
