@@ -42,7 +42,10 @@ export interface ModelClient {
   ): AsyncGenerator<FrameResult, void, undefined>;
   /** gRPC health Check of the server ("" — the default) or of one service, e.g. "modelhub.v1.ModelService". */
   health(service?: string, options?: CallOptions): Promise<HealthStatus>;
-  /** Closes the channel; calls in progress are cancelled. */
+  /**
+   * Closes the channel: calls already started still finish (grpc-js lets them), later ones fail at once. To stop a call
+   * in progress, abort its `signal`.
+   */
   close(): void;
 }
 
