@@ -40,3 +40,17 @@ export async function offThread<Result>(
     await worker.terminate();
   }
 }
+
+/** Every ArrayBuffer in a value of plain objects, arrays, Maps and typed arrays, each once (to move, not copy). */
+export function arrayBuffersIn(value: unknown, found = new Set<ArrayBuffer>()): ArrayBuffer[] {
+  if (ArrayBuffer.isView(value)) {
+    if (value.buffer instanceof ArrayBuffer) found.add(value.buffer);
+  } else if (value instanceof Map) {
+    for (const item of value.values()) arrayBuffersIn(item, found);
+  } else if (Array.isArray(value)) {
+    for (const item of value) arrayBuffersIn(item, found);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) arrayBuffersIn(item, found);
+  }
+  return [...found];
+}

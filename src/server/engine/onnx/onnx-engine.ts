@@ -5,9 +5,9 @@
  * (graph.ts), from activation ranges calibrated beforehand (calibration.ts).
  */
 import type { Architecture } from '../../model/architecture.js';
-import { weightBuffers, type WeightMap } from '../../model/weights/weight-map.js';
+import type { WeightMap } from '../../model/weights/weight-map.js';
 import { requestedThreads, type Engine, type EngineOptions } from '../engine.js';
-import { offThread, siblingModule } from '../off-thread.js';
+import { arrayBuffersIn, offThread, siblingModule } from '../off-thread.js';
 import { startSupervisedEngine } from '../supervised-worker.js';
 import type { CompileOptions } from './graph.js';
 import type { OnnxWorkerData } from './onnx-session.js';
@@ -62,7 +62,7 @@ export async function onnxWorkerData(
     siblingModule(import.meta.url, 'shared-model'),
     'compileSharedModel',
     [arch, weights, compileOptions],
-    { transfer: options.handOverWeights ? weightBuffers(weights) : [] },
+    { transfer: options.handOverWeights ? arrayBuffersIn(weights) : [] },
   );
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
   // Workers copy this environment when they start.

@@ -23,14 +23,6 @@ export interface LoadedWeights {
   readonly seed?: number;
 }
 
-/** The distinct buffers holding the tensors' data (to move them to another thread). */
-export function weightBuffers(weights: WeightMap): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const roles of weights.values())
-    for (const { data } of roles.values()) if (data.buffer instanceof ArrayBuffer) buffers.add(data.buffer);
-  return [...buffers];
-}
-
 /** A weights file that does not fit the architecture: names the layer and, where it applies, both shapes. */
 export class WeightsError extends Error {
   override readonly name = 'WeightsError';
