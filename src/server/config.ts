@@ -132,6 +132,12 @@ export const serverConfigSchema = z.object({
     'largest request message accepted',
     '16 MiB',
   ),
+  http2WindowBytes: flag(
+    wholeNumber(65_535, 2 ** 31 - 1).default(1024 * 1024),
+    '--http2-window-bytes <n>',
+    "gRPC's HTTP/2 receive window, per connection and per stream: what a client may send before waiting for the server (Node's own is 64 KiB, four waits for one 299×299 frame)",
+    '1 MiB',
+  ),
   maxInputPixels: flag(
     wholeNumber(1024, 2 ** 32 - 1).default(DEFAULT_MAX_INPUT_PIXELS),
     '--max-input-pixels <n>',

@@ -74,6 +74,7 @@ export async function startServer(
     host: config.host,
     port: config.port,
     maxMessageBytes: config.maxMessageBytes,
+    http2WindowBytes: config.http2WindowBytes,
     security,
     maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
   });

@@ -14,6 +14,7 @@ import type { TlsMaterial } from '../../security/tls.js';
 import { requireService, type TransportContext } from '../../core/transport-context.js';
 import { addOipService } from '../oip/grpc.js';
 import { adminService } from './admin.js';
+import { advertiseStreamWindow, DEFAULT_HTTP2_WINDOW, widenConnectionWindows } from './flow-control.js';
 import { bidi, unary } from './handle.js';
 import { predict } from './predict.js';
 import { predictStream } from './predict-stream.js';
@@ -25,6 +26,8 @@ export interface GrpcServerOptions {
   readonly host: string;
   readonly port: number;
   readonly maxMessageBytes: number;
+  /** HTTP/2 receive window per connection and per stream (flow-control.ts); absent: Node's 64 KiB. */
+  readonly http2WindowBytes?: number;
   /** Close each connection after this long (with a grace for its calls), so clients re-resolve and find new replicas. */
   readonly maxConnectionAgeMs?: number;
   /** TLS and tokens; absent: plaintext, no authentication. */
@@ -62,6 +65,8 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
     interceptors,
   };
   const server = new Server(serverOptions);
+  const windowBytes = options.http2WindowBytes ?? DEFAULT_HTTP2_WINDOW;
+  const windowProblem = advertiseStreamWindow(server, windowBytes);
   server.addService(ModelServiceService, {
     getMetadata: unary(context, 'GetMetadata', () => requireService(context).metadata()),
     predict: unary(context, 'Predict', predict(context)),
@@ -83,6 +88,8 @@ export async function startGrpcServer(context: TransportContext, options: GrpcSe
       (error, boundPort) => (error ? reject(error) : resolve(boundPort)),
     );
   });
+  const problem = windowProblem ?? widenConnectionWindows(server, windowBytes);
+  if (problem) context.logger.warn(`HTTP/2 receive window left at 64 KiB: ${problem}`);
   return {
     server,
     port,
