@@ -16,6 +16,8 @@ describe('server configuration', () => {
       maxConcurrency: 1,
       maxMessageBytes: 16 * 1024 * 1024,
       gracePeriodSeconds: 10,
+      onnxSpinning: false,
+      http2WindowBytes: 1024 * 1024,
     });
     expect(config.metricsPort).toBeUndefined();
     expect(config.weights).toBeUndefined();

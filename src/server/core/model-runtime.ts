@@ -111,6 +111,7 @@ export async function buildModelRuntime(
   started = performance.now();
   const engine = await (options.createEngine ?? createEngine)(config.engine, arch, weights, {
     threads: config.threads,
+    spinning: config.onnxSpinning,
     health: options.health,
     // Nothing reads the weights after the engine is built (int8 calibrated above).
     handOverWeights: true,

@@ -9,6 +9,8 @@ export type Precision = 'fp32' | 'int8';
 export interface CreateEngineOptions extends EngineOptions {
   /** The int8 graph's calibrated ranges; absent: fp32. Only the onnx engine has an int8 path. */
   readonly int8?: Int8GraphOptions;
+  /** ONNX Runtime's spinning intra-op threads (onnx only; its default: on). */
+  readonly spinning?: boolean;
 }
 
 /** Refuses a precision the engine does not implement, before anything is loaded. */

@@ -22,6 +22,8 @@ export interface Int8GraphOptions {
 export interface OnnxEngineOptions extends EngineOptions {
   /** Run the int8 graph quantised with these ranges; fp32 without. */
   readonly int8?: Int8GraphOptions;
+  /** ONNX Runtime's intra-op threads busy-wait between operators and runs (its default, true): see session-options.ts. */
+  readonly spinning?: boolean;
 }
 
 export { onnxSessionOptions } from './session-options.js';
@@ -67,5 +69,11 @@ export async function onnxWorkerData(
   // ONNX Runtime ≥ 1.29 collects usage telemetry on Linux unless told not to; a server has no business phoning home.
   // Workers copy this environment when they start.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
-  return { model, threads, inputShape: [...arch.inputShape], classes: arch.classes };
+  return {
+    model,
+    threads,
+    spinning: options.spinning ?? true,
+    inputShape: [...arch.inputShape],
+    classes: arch.classes,
+  };
 }

@@ -8,15 +8,23 @@ export interface OnnxWorkerData {
   /** The serialized ONNX model, in the engine's shared memory (shared-model.ts). */
   readonly model: Uint8Array;
   readonly threads: number;
+  /** Intra-op threads busy-wait for work (session-options.ts). */
+  readonly spinning: boolean;
   /** [height, width, channels]. */
   readonly inputShape: readonly number[];
   readonly classes: number;
 }
 
-export async function startOnnxSession({ model, threads, inputShape, classes }: OnnxWorkerData): Promise<WorkerModel> {
+export async function startOnnxSession({
+  model,
+  threads,
+  spinning,
+  inputShape,
+  classes,
+}: OnnxWorkerData): Promise<WorkerModel> {
   // ONNX Runtime refuses shared memory ("Invalid argument"): a private copy, made here in the worker's thread.
   const bytes = model.buffer instanceof SharedArrayBuffer ? new Uint8Array(model) : model;
-  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads));
+  const session = await ort.InferenceSession.create(bytes, onnxSessionOptions(threads, spinning));
   return {
     backend: 'onnxruntime-node cpu',
     threads,

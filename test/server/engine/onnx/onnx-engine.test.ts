@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArchitectureBuilder, xception, type Architecture } from '../../../../src/server/model/architecture.js';
 import type { Engine } from '../../../../src/server/engine/engine.js';
 import { runTensors } from '../../../../src/server/engine/tensor-slab.js';
-import { createOnnxEngine } from '../../../../src/server/engine/onnx/onnx-engine.js';
+import { createOnnxEngine, onnxSessionOptions } from '../../../../src/server/engine/onnx/onnx-engine.js';
 import { compileOnnxModel, tfPadding } from '../../../../src/server/engine/onnx/graph.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../../support/reference-model.js';
 
@@ -96,6 +96,29 @@ describe('tfPadding (TensorFlow semantics)', () => {
     [149, 3, 1, 'valid', 0, 0, 147],
   ] as const)('%i k%i s%i %s → pads %i/%i, out %i', (size, k, s, padding, before, after, out) => {
     expect(tfPadding(size, k, s, padding)).toEqual({ before, after, out });
+  });
+});
+
+describe('spinning intra-op threads (--onnx-spinning)', () => {
+  it('asks ONNX Runtime not to spin only when told, and answers the same either way', async () => {
+    expect(onnxSessionOptions(2).extra).toBeUndefined();
+    expect(onnxSessionOptions(2, false).extra).toEqual({ session: { 'intra_op.allow_spinning': '0' } });
+
+    const arch = miniXception(33);
+    const weights = randomWeights(arch, 3);
+    const input = images(arch, 1, 5);
+    const [spinning, sleeping] = await Promise.all([
+      createOnnxEngine(arch, weights, { threads: 2, spinning: true }),
+      createOnnxEngine(arch, weights, { threads: 2, spinning: false }),
+    ]);
+    try {
+      const a = await runTensors(spinning, input, 1);
+      const b = await runTensors(sleeping, input, 1);
+      expect(a).toHaveLength(CLASSES);
+      expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-6);
+    } finally {
+      await Promise.all([spinning.close(), sleeping.close()]);
+    }
   });
 });
 
