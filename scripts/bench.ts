@@ -10,18 +10,25 @@
  *   request to answer, and the engine run in it), so what the transport costs is the difference;
  * - PredictStream at 30 fps (a paced camera), policy "all" and "latest": answered frames/s, dropped frames, per-frame
  *   latency (send → answer);
- * - the server's RSS (from /proc) before and after each phase.
+ * - the server's RSS (from /proc) before and after each phase;
+ * - where a Python can import them (BENCH_PYTHON, python3, Debian's /usr/bin/python3): PyTorch's frozen-JIT bare
+ *   forward of the same architecture (scripts/bench-pytorch.py) and an outside client, Python's grpcio
+ *   (scripts/bench-python-client.py), calling the same server with the same requests our client sends.
  *
  * Flags: --threads N (engine threads, default 2), --seconds S (stream phase length, default 10), --quick,
  * --server-env K=V (the server's environment only: allocator experiments),
  * --precision fp32|int8 (server and bare engine; int8 ranges from the calibration cache the server uses).
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { createModelClient, type Frame } from '../src/client/index.js';
+import { createModelClient, type Frame, type ImageInput } from '../src/client/index.js';
+import { toPredictRequest } from '../src/client/convert.js';
+import { PredictRequest } from '../src/gen/modelhub/v1/model_service.js';
 import { int8Calibration } from '../src/server/engine/onnx/calibration.js';
 import { createOnnxEngine } from '../src/server/engine/onnx/onnx-engine.js';
 import { runTensors } from '../src/server/engine/tensor-slab.js';
@@ -57,8 +64,12 @@ const percentile = (values: number[], p: number) => {
 };
 const ms = (v: number) => v.toFixed(1);
 
-/** The bare forward: median wall ms, and CPU ms per forward (all threads of this process: the engine's). */
-async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
+/**
+ * The bare forward, kept open for the whole run: the machine's speed drifts by several ms over minutes here, so every
+ * one-caller figure is divided by bare forwards measured in between its own calls, not by one figure from the start.
+ * ONNX Runtime's spinning threads stay on here (its default): the fastest lone forward is the yardstick.
+ */
+async function openBareEngine(): Promise<{ sample(runs: number): Promise<number[]>; close(): Promise<void> }> {
   const arch = xception();
   const weights = seededWeights(arch, 0);
   // The server's own int8 ranges: the same weights, samples and cache it starts from.
@@ -68,17 +79,35 @@ async function bareEngine(): Promise<{ wallMs: number; cpuMs: number }> {
       : undefined;
   const engine = await createOnnxEngine(arch, weights.weights, { threads, int8 });
   const input = new Float32Array(299 * 299 * 3).map((_, i) => Math.sin(i) * 0.5);
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) await runTensors(engine, input, 1);
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < (quick ? 8 : 20); i++) {
-    const t = performance.now();
-    await runTensors(engine, input, 1);
-    times.push(performance.now() - t);
+  return {
+    async sample(runs) {
+      // One untimed run first: after the server's turn, caches and the thread pool are cold again.
+      await runTensors(engine, input, 1);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        await runTensors(engine, input, 1);
+        times.push(performance.now() - t);
+      }
+      return times;
+    },
+    close: () => engine.close(),
+  };
+}
+
+/** Alternates `rounds` times: a few bare forwards, then `calls` of the served work; returns both sets of times. */
+async function interleaved(
+  bare: { sample(runs: number): Promise<number[]> },
+  rounds: number,
+  served: () => Promise<number[]>,
+): Promise<{ bareTimes: number[]; servedTimes: number[] }> {
+  const bareTimes: number[] = [];
+  const servedTimes: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    bareTimes.push(...(await bare.sample(5)));
+    servedTimes.push(...(await served()));
   }
-  const used = process.cpuUsage(cpu);
-  await engine.close();
-  return { wallMs: percentile(times, 50), cpuMs: (used.user + used.system) / 1000 / times.length };
+  return { bareTimes, servedTimes };
 }
 
 function inputLimits() {
@@ -187,16 +216,57 @@ async function startServer(): Promise<{
   };
 }
 
+/** The first Python that can import `module`: $BENCH_PYTHON, python3 on PATH, Debian's /usr/bin/python3. */
+function pythonWith(module: string): string | undefined {
+  const candidates = [process.env.BENCH_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+  return candidates.find((python) => spawnSync(python, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0);
+}
+
+const scriptPath = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+
+/** PyTorch's frozen TorchScript forward of the same architecture (the Python stack's yardstick), if torch is here. */
+function pytorchBare(): { medianMs: number; torch: string } | undefined {
+  const python = pythonWith('torch');
+  if (!python) return undefined;
+  const args = [scriptPath('bench-pytorch.py'), '--threads', String(threads), '--runs', quick ? '8' : '20'];
+  const result = JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  return { medianMs: result.median_ms, torch: result.torch };
+}
+
+const grpcioVersion = (python: string) =>
+  execFileSync(python, ['-c', 'import grpc; print(grpc.__version__)'], { encoding: 'utf8' }).trim();
+
+/** Python's grpcio (scripts/bench-python-client.py): `calls` calls, one at a time, of this request. */
+function pythonCalls(python: string, address: string, requestFile: string, calls: number): number[] {
+  const script = scriptPath('bench-python-client.py');
+  return JSON.parse(execFileSync(python, [script, address, requestFile, String(calls)], { encoding: 'utf8' }))
+    .latencies_ms;
+}
+
+/** The server's own p50 for the calls it logged since `from`: decoded request to answer (engine run in it). */
+function serverOwnP50(server: { calls: ServerCall[] }, from: number): string {
+  const own = server.calls.slice(from);
+  const p50 = (pick: (call: ServerCall) => number) => ms(percentile(own.map(pick), 50));
+  return `${p50((c) => c.latencyMs)} (${p50((c) => c.inferenceMs)})`;
+}
+
 async function main(): Promise<void> {
   console.log(
     `# xception serving benchmark — ${new Date().toISOString()}, node ${process.version}, threads ${threads}, precision ${precision}` +
       (Object.keys(serverEnv).length ? `, server env ${JSON.stringify(serverEnv)}` : ''),
   );
-  const { wallMs: bare, cpuMs: bareCpu } = await bareEngine();
+  const bareEngine = await openBareEngine();
+  const cpu = process.cpuUsage();
+  const bareTimes = await bareEngine.sample(quick ? 8 : 20);
+  const used = process.cpuUsage(cpu);
+  const bare = percentile(bareTimes, 50);
+  // CPU of this process per forward: the engine's threads (the first untimed run is counted too, hence + 1).
+  const bareCpu = (used.user + used.system) / 1000 / (bareTimes.length + 1);
   console.log(
     `bare engine forward (onnx ${precision}, batch 1, ${threads} threads): median ${ms(bare)} ms → ` +
-      `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward\n`,
+      `${(1000 / bare).toFixed(1)} images/s, ${ms(bareCpu)} CPU ms per forward`,
   );
+  console.log();
 
   const photo = readFileSync(new URL('../contrib_src/sample_data/orange.jpg', import.meta.url));
   await prepareTable(photo);
@@ -207,60 +277,109 @@ async function main(): Promise<void> {
   for (let i = 0; i < 3; i++) await client.predict(image);
 
   console.log(
-    '| unary concurrency (320×213 JPEG) | calls | p50 ms | p95 ms | p99 ms | throughput /s | p50 ÷ bare | ' +
+    '| unary concurrency (320×213 JPEG) | calls | p50 ms | p95 ms | p99 ms | throughput /s | bare p50 beside | p50 ÷ bare | ' +
       "throughput ÷ engine | server's own p50 ms (inference) | server CPU ms/call (engine's) | server RSS MiB |",
   );
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const raw = {
     width: 299,
     height: 299,
     format: 'RGB8' as const,
     data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer(),
   };
-  const rows: [string, number, Uint8Array | typeof raw][] = [
+  const rows: [string, number, ImageInput][] = [
     ['1 (299×299 raw frame: no decode)', 1, raw],
     ['1', 1, image],
     ['4', 4, image],
     ['16', 16, image],
   ];
+  const rounds = quick ? 2 : 4;
   for (const [label, concurrency, input] of rows) {
     const calls = quick ? concurrency * 4 : Math.max(40, concurrency * 8);
-    const latencies: number[] = [];
-    let next = 0;
-    const cpuBefore = server.cpuMs();
+    let cpuMs = 0;
+    let seconds = 0;
     const logged = server.calls.length;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next++ < calls) {
-          const t = performance.now();
-          await client.predict(input, { topK: 5 });
-          latencies.push(performance.now() - t);
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const cpuPerCall = (server.cpuMs() - cpuBefore) / latencies.length;
+    const run = async (count: number) => {
+      const latencies: number[] = [];
+      let next = 0;
+      const cpuBefore = server.cpuMs();
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next++ < count) {
+            const t = performance.now();
+            await client.predict(input, { topK: 5 });
+            latencies.push(performance.now() - t);
+          }
+        }),
+      );
+      seconds += (performance.now() - started) / 1000;
+      cpuMs += server.cpuMs() - cpuBefore;
+      return latencies;
+    };
+    // One caller: rounds of bare forwards and calls. More callers keep the engine busy: the start's bare is theirs.
+    const { bareTimes: besides, servedTimes: latencies } =
+      concurrency === 1
+        ? await interleaved(bareEngine, rounds, () => run(Math.ceil(calls / rounds)))
+        : { bareTimes: bareTimes, servedTimes: await run(calls) };
+    const bareHere = percentile(besides, 50);
     const throughput = latencies.length / seconds;
-    // The server logs each call as it answers it; the last line may still be on its way (a p50 does not mind).
-    const own = server.calls.slice(logged);
-    const serverP50 = `${ms(
-      percentile(
-        own.map((c) => c.latencyMs),
-        50,
-      ),
-    )} (${ms(
-      percentile(
-        own.map((c) => c.inferenceMs),
-        50,
-      ),
-    )})`;
     console.log(
       `| ${label} | ${latencies.length} | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 95))} | ` +
-        `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${(percentile(latencies, 50) / bare).toFixed(2)} | ` +
-        `${(throughput / (1000 / bare)).toFixed(2)} | ${serverP50} | ${ms(cpuPerCall)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`,
+        `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${ms(bareHere)} | ` +
+        `${(percentile(latencies, 50) / bareHere).toFixed(2)} | ${(throughput / (1000 / bareHere)).toFixed(2)} | ` +
+        `${serverOwnP50(server, logged)} | ${ms(cpuMs / latencies.length)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`,
     );
   }
+
+  // An outside client: Python's grpcio (gRPC's C core) sends the very request our client sends. PyTorch's bare
+  // forward is measured just before and just after it (the server idle), and the faster of the two is the yardstick.
+  const python = pythonWith('grpc');
+  if (!python) {
+    console.log('\noutside client: not measured (no Python here imports grpc; Debian: apt-get install python3-grpcio)');
+  } else {
+    const torchBefore = pytorchBare();
+    const measured: { label: string; latencies: number[]; bareHere: number; own: string }[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'xception-bench-'));
+    try {
+      for (const [label, input] of [
+        ['299×299 raw frame', raw],
+        ['320×213 JPEG', image],
+      ] as const) {
+        const file = join(dir, 'request.bin');
+        writeFileSync(file, PredictRequest.encode(toPredictRequest(input, 'bench', 5)).finish());
+        const logged = server.calls.length;
+        const { bareTimes: besides, servedTimes: latencies } = await interleaved(bareEngine, rounds, async () =>
+          pythonCalls(python, server.address, file, quick ? 5 : 10),
+        );
+        measured.push({ label, latencies, bareHere: percentile(besides, 50), own: serverOwnP50(server, logged) });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const torchAfter = pytorchBare();
+    const torchMs = torchBefore && torchAfter && Math.min(torchBefore.medianMs, torchAfter.medianMs);
+    console.log(
+      torchBefore && torchAfter
+        ? `\nbare PyTorch forward (torch ${torchBefore.torch}, frozen TorchScript, batch 1, ${threads} threads), ` +
+            `median just before and just after the outside client: ${ms(torchBefore.medianMs)}, ${ms(torchAfter.medianMs)} ms`
+        : '\nbare PyTorch forward: not measured (no Python here imports torch; Debian: apt-get install python3-torch)',
+    );
+    console.log(
+      `\n| outside client: Python grpcio ${grpcioVersion(python)}, 1 caller | calls | p50 ms | p90 ms | p99 ms | ` +
+        "bare p50 beside | p50 ÷ bare | p50 ÷ PyTorch bare | server's own p50 ms (inference) |",
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const { label, latencies, bareHere, own } of measured) {
+      const p50 = percentile(latencies, 50);
+      console.log(
+        `| ${label} | ${latencies.length} | ${ms(p50)} | ${ms(percentile(latencies, 90))} | ` +
+          `${ms(percentile(latencies, 99))} | ${ms(bareHere)} | ${(p50 / bareHere).toFixed(2)} | ` +
+          `${torchMs ? (p50 / torchMs).toFixed(2) : '—'} | ${own} |`,
+      );
+    }
+  }
+  await bareEngine.close();
 
   console.log(
     '\n| stream at 30 fps | frames sent | answered ok | dropped | ok frames/s | p50 ms | p99 ms | p99 ÷ bare | RSS start → end MiB |',
