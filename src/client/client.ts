@@ -1,10 +1,10 @@
 /** createModelClient: the typed, promise- and async-iterable-based client of modelhub.v1.ModelService. */
 import type { Metadata } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import {
+import type {
+  Metadata as MetadataMessage,
   ModelServiceClient,
-  type Metadata as MetadataMessage,
-  type PredictResponse,
+  PredictResponse,
 } from '../gen/modelhub/v1/model_service.js';
 import { baseHeaders, channelCredentials, channelOptions } from './channel.js';
 import { toPrediction, toPredictRequest } from './convert.js';
@@ -13,6 +13,7 @@ import { healthCheck } from './health.js';
 import { Code, ModelError } from './errors.js';
 import { DEFAULT_MAX_IN_FLIGHT, retryPolicy, type ModelClientOptions } from './options.js';
 import { predictStream } from './predict-stream.js';
+import { ModelServiceGrpcClient } from './request-encoding.js';
 import { resolveTarget } from './target.js';
 import { injectTraceContext } from './trace-context.js';
 import type {
@@ -51,7 +52,7 @@ export interface ModelClient {
 
 export function createModelClient(address: string | readonly string[], options: ModelClientOptions = {}): ModelClient {
   const target = resolveTarget(address);
-  const grpc = new ModelServiceClient(
+  const grpc = new ModelServiceGrpcClient(
     target,
     channelCredentials(options),
     channelOptions(options, retryPolicy(options.retry)),
