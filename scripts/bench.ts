@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createModelClient, type Frame, type ImageInput } from '../src/client/index.js';
 import { toPredictRequest } from '../src/client/convert.js';
-import { PredictRequest } from '../src/gen/modelhub/v1/model_service.js';
+import { encodePredictRequest } from '../src/client/request-encoding.js';
 import { int8Calibration } from '../src/server/engine/onnx/calibration.js';
 import { createOnnxEngine } from '../src/server/engine/onnx/onnx-engine.js';
 import { runTensors } from '../src/server/engine/tensor-slab.js';
@@ -224,23 +224,22 @@ function pythonWith(module: string): string | undefined {
 
 const scriptPath = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 
-/** PyTorch's frozen TorchScript forward of the same architecture (the Python stack's yardstick), if torch is here. */
-function pytorchBare(): { medianMs: number; torch: string } | undefined {
-  const python = pythonWith('torch');
-  if (!python) return undefined;
+/** PyTorch's frozen TorchScript forward of the same architecture (the Python stack's yardstick). */
+function pytorchBare(python: string): { medianMs: number; torch: string } {
   const args = [scriptPath('bench-pytorch.py'), '--threads', String(threads), '--runs', quick ? '8' : '20'];
   const result = JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   return { medianMs: result.median_ms, torch: result.torch };
 }
 
-const grpcioVersion = (python: string) =>
-  execFileSync(python, ['-c', 'import grpc; print(grpc.__version__)'], { encoding: 'utf8' }).trim();
-
 /** Python's grpcio (scripts/bench-python-client.py): `calls` calls, one at a time, of this request. */
-function pythonCalls(python: string, address: string, requestFile: string, calls: number): number[] {
+function pythonCalls(
+  python: string,
+  address: string,
+  requestFile: string,
+  calls: number,
+): { grpcio: string; latencies_ms: number[] } {
   const script = scriptPath('bench-python-client.py');
-  return JSON.parse(execFileSync(python, [script, address, requestFile, String(calls)], { encoding: 'utf8' }))
-    .latencies_ms;
+  return JSON.parse(execFileSync(python, [script, address, requestFile, String(calls)], { encoding: 'utf8' }));
 }
 
 /** The server's own p50 for the calls it logged since `from`: decoded request to answer (engine run in it). */
@@ -338,8 +337,10 @@ async function main(): Promise<void> {
   if (!python) {
     console.log('\noutside client: not measured (no Python here imports grpc; Debian: apt-get install python3-grpcio)');
   } else {
-    const torchBefore = pytorchBare();
+    const torchPython = pythonWith('torch');
+    const torchBefore = torchPython && pytorchBare(torchPython);
     const measured: { label: string; latencies: number[]; bareHere: number; own: string }[] = [];
+    let grpcio = '';
     const dir = mkdtempSync(join(tmpdir(), 'xception-bench-'));
     try {
       for (const [label, input] of [
@@ -347,17 +348,19 @@ async function main(): Promise<void> {
         ['320×213 JPEG', image],
       ] as const) {
         const file = join(dir, 'request.bin');
-        writeFileSync(file, PredictRequest.encode(toPredictRequest(input, 'bench', 5)).finish());
+        writeFileSync(file, encodePredictRequest(toPredictRequest(input, 'bench', 5)));
         const logged = server.calls.length;
-        const { bareTimes: besides, servedTimes: latencies } = await interleaved(bareEngine, rounds, async () =>
-          pythonCalls(python, server.address, file, quick ? 5 : 10),
-        );
+        const { bareTimes: besides, servedTimes: latencies } = await interleaved(bareEngine, rounds, async () => {
+          const calls = pythonCalls(python, server.address, file, quick ? 5 : 10);
+          grpcio = calls.grpcio;
+          return calls.latencies_ms;
+        });
         measured.push({ label, latencies, bareHere: percentile(besides, 50), own: serverOwnP50(server, logged) });
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const torchAfter = pytorchBare();
+    const torchAfter = torchPython && pytorchBare(torchPython);
     const torchMs = torchBefore && torchAfter && Math.min(torchBefore.medianMs, torchAfter.medianMs);
     console.log(
       torchBefore && torchAfter
@@ -366,7 +369,7 @@ async function main(): Promise<void> {
         : '\nbare PyTorch forward: not measured (no Python here imports torch; Debian: apt-get install python3-torch)',
     );
     console.log(
-      `\n| outside client: Python grpcio ${grpcioVersion(python)}, 1 caller | calls | p50 ms | p90 ms | p99 ms | ` +
+      `\n| outside client: Python grpcio ${grpcio}, 1 caller | calls | p50 ms | p90 ms | p99 ms | ` +
         "bare p50 beside | p50 ÷ bare | p50 ÷ PyTorch bare | server's own p50 ms (inference) |",
     );
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

@@ -2,16 +2,12 @@
 import type { Architecture } from '../model/architecture.js';
 import type { WeightMap } from '../model/weights/weight-map.js';
 import type { Engine, EngineName, EngineOptions } from './engine.js';
-import type { Int8GraphOptions } from './onnx/onnx-engine.js';
+import type { OnnxEngineOptions } from './onnx/onnx-engine.js';
 
 export type Precision = 'fp32' | 'int8';
 
-export interface CreateEngineOptions extends EngineOptions {
-  /** The int8 graph's calibrated ranges; absent: fp32. Only the onnx engine has an int8 path. */
-  readonly int8?: Int8GraphOptions;
-  /** ONNX Runtime's spinning intra-op threads (onnx only; its default: on). */
-  readonly spinning?: boolean;
-}
+/** Every engine's options, and the onnx engine's own (int8, spinning): the other engines ignore those. */
+export type CreateEngineOptions = EngineOptions & Pick<OnnxEngineOptions, 'int8' | 'spinning'>;
 
 /** Refuses a precision the engine does not implement, before anything is loaded. */
 export function checkEnginePrecision(name: EngineName, precision: Precision): void {

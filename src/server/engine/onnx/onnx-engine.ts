@@ -20,7 +20,7 @@ export interface Int8GraphOptions {
 }
 
 export interface OnnxEngineOptions extends EngineOptions {
-  /** Run the int8 graph quantised with these ranges; fp32 without. */
+  /** Run the int8 graph quantised with these ranges; fp32 without. Only the onnx engine has an int8 path. */
   readonly int8?: Int8GraphOptions;
   /** ONNX Runtime's intra-op threads busy-wait between operators and runs (its default, true): see session-options.ts. */
   readonly spinning?: boolean;
@@ -72,7 +72,7 @@ export async function onnxWorkerData(
   return {
     model,
     threads,
-    spinning: options.spinning ?? true,
+    spinning: options.spinning,
     inputShape: [...arch.inputShape],
     classes: arch.classes,
   };

@@ -8,8 +8,8 @@ export interface OnnxWorkerData {
   /** The serialized ONNX model, in the engine's shared memory (shared-model.ts). */
   readonly model: Uint8Array;
   readonly threads: number;
-  /** Intra-op threads busy-wait for work (session-options.ts). */
-  readonly spinning: boolean;
+  /** Intra-op threads busy-wait for work (session-options.ts; absent: ONNX Runtime's default, yes). */
+  readonly spinning?: boolean;
   /** [height, width, channels]. */
   readonly inputShape: readonly number[];
   readonly classes: number;
