@@ -90,7 +90,7 @@ export function convertRgb(rgb: Buffer, format: 'RGB8' | 'BGR8' | 'RGBA8' | 'GRA
   }
 }
 
-function pngChunk(type: string, data: Uint8Array): Buffer {
+export function pngChunk(type: string, data: Uint8Array): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
   const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);

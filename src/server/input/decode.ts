@@ -1,7 +1,8 @@
 /** Encoded image bytes (PNG, JPEG) → model input. */
 
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { Code, invalidArgument, ServiceError } from '../errors.js';
+import { readImageHeader, type ImageHeader } from './header.js';
 import { encodedFormatsOf, type EncodedFormat, type InputLimits } from './limits.js';
 import { resizeInto } from './model-input.js';
 import type { PreparedImage } from './prepared-image.js';
@@ -25,29 +26,36 @@ export async function decodeImage(
   // A Buffer view, not a copy: sharp reads Buffers in place.
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-  // One sharp instance: its header read gives the dimensions, checked against our limits before any pixel is
-  // decoded. libvips decodes exactly the header's dimensions, so checkDims is the pixel cap; libvips' own limit is off
-  // because it would refuse the header read itself, without the image's size in the message.
+  // The header, read here, is checked against our limits before any pixel is decoded; then one sharp pipeline
+  // decodes and resizes. libvips decodes exactly the header's dimensions, so checkDims is the pixel cap and libvips'
+  // own cap only a backstop. Headers this module cannot vouch for are asked of sharp, with libvips' cap off there,
+  // because it would refuse that header read itself without the image's size in the message.
+  const header = readImageHeader(bytes, format);
   const image = sharp(input, {
     // 'error' also fails truncated files (tested); 'warning' would refuse JPEGs libjpeg merely warns about.
     failOn: 'error',
-    limitInputPixels: false,
+    limitInputPixels: header === undefined ? false : limits.maxInputPixels,
     ignoreIcc: true,
     autoOrient: false,
   });
-  const metadata = await withDecodeErrors(format, () => image.metadata());
-  if (metadata.format !== format) {
-    throw invalidArgument(`could not decode ${label(format)} image: the decoder read it as ${metadata.format}`);
-  }
-  const dims = { width: metadata.width, height: metadata.height, channels: metadata.channels };
+  const { bitsPerSample, ...dims } = header ?? (await withDecodeErrors(format, () => headerFromSharp(image, format)));
   checkDims(dims, limits);
-  if (metadata.depth === 'ushort') {
+  if (bitsPerSample === 16) {
     // PIL reads a 16-bit PNG as 8-bit (the high byte) before resizing; going to 8-bit first gives the same pixels.
     // Grey goes to sRGB too: sharp's 16-bit grey → 'b-w' mishandles the alpha band (tested).
     image.pipelineColourspace('srgb');
   }
   await withDecodeErrors(format, () => resizeInto(image, dims, limits.targetSize, tensor));
   return { tensor, ...dims, format };
+}
+
+async function headerFromSharp(image: Sharp, format: EncodedFormat): Promise<ImageHeader> {
+  const metadata = await image.metadata();
+  if (metadata.format !== format) {
+    throw invalidArgument(`could not decode ${label(format)} image: the decoder read it as ${metadata.format}`);
+  }
+  const { width, height, channels } = metadata;
+  return { width, height, channels, bitsPerSample: metadata.depth === 'ushort' ? 16 : 8 };
 }
 
 /** The format the bytes really are, if the limits allow it; refuses anything else before a decoder sees it. */

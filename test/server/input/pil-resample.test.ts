@@ -80,6 +80,49 @@ describe('Pillow-compatible lanczos', () => {
     expect(out.data.every((v) => v === 201)).toBe(true);
   });
 
+  it('spells out the seven upscale taps to the integer of the plain weighted sum, edges included', () => {
+    /** Pillow's sum over each output's taps, one axis, written as plainly as possible. */
+    function plainSum(
+      data: Uint8Array,
+      inSize: number,
+      outSize: number,
+      step: number,
+      lines: number,
+      lineStep: number,
+    ) {
+      const { kernelSize, bounds, weights } = lanczosCoefficients(inSize, outSize);
+      const out: number[] = [];
+      for (let line = 0; line < lines; line++) {
+        for (let o = 0; o < outSize; o++) {
+          for (let c = 0; c < step; c++) {
+            let sum = 1 << 21;
+            for (let k = 0; k < bounds[o * 2 + 1]!; k++) {
+              sum += data[line * lineStep + (bounds[o * 2]! + k) * step + c]! * weights[o * kernelSize + k]!;
+            }
+            out.push(Math.min(255, Math.max(0, sum >> 22)));
+          }
+        }
+      }
+      return out;
+    }
+    for (const [inSize, outSize, channels] of [
+      [213, 299, 3],
+      [32, 299, 1],
+      [3, 10, 4],
+    ] as const) {
+      const lines = 17;
+      const across = pattern(inSize, lines, channels);
+      expect(lanczosCoefficients(inSize, outSize).kernelSize).toBe(7);
+      expect(Array.from(resampleHorizontal(across, outSize).data)).toEqual(
+        plainSum(across.data, inSize, outSize, channels, lines, inSize * channels),
+      );
+      const down = pattern(lines, inSize, channels);
+      const vertical = resampleVertical(down, outSize).data;
+      const byColumn = plainSum(down.data, inSize, outSize, lines * channels, 1, 0);
+      expect(Array.from(vertical)).toEqual(byColumn);
+    }
+  });
+
   it('has weights summing to one in fixed point for every output position', () => {
     for (const [inSize, outSize] of [
       [32, 299],
