@@ -5,12 +5,14 @@
  *   handed to the consumer. Past that the reader stops pulling from `frames`, so the transport stops reading the
  *   socket and HTTP/2 flow control slows the sender; memory stays bounded however fast it sends and however slowly it
  *   reads.
- * - Policy "all" answers every frame. Policy "latest" (live video) skips stale work: one frame of the stream is in
- *   the engine at a time, and the next one is prepared meanwhile, so it starts the moment the engine frees. A frame
- *   read while both are taken waits, undecoded, and a newer one replaces it, the replaced one answered ABORTED at
- *   once. At most one decode per inference is spent however fast frames come, the stream is read as fast as the
- *   client sends (up to LATEST_BACKLOG answers waiting their turn), latency stays near one inference, and the caller
- *   knows exactly which frames were skipped.
+ * - Policy "all" answers every frame. Policy "latest" (live video) answers the newest frame it can: one frame of the
+ *   stream is in the engine at a time, and the newest frame read meanwhile is prepared behind it, so it starts the
+ *   moment the engine frees. A newer frame replaces the one prepared behind (LATEST_REPLACEMENTS_PER_RUN times per
+ *   engine run; after that it waits undecoded, and a newer one replaces it); every replaced frame is answered ABORTED
+ *   at once. So at most LATEST_REPLACEMENTS_PER_RUN + 1 decodes per inference are spent however fast frames come,
+ *   the stream is read as fast as the client sends (up to LATEST_BACKLOG answers waiting their turn), the frame
+ *   answered is at most about one frame interval older than the engine's run, and the caller knows exactly which
+ *   frames were skipped.
  * - A frame that fails is answered with its error and the stream goes on.
  */
 import { Code, ServiceError, toServiceError } from '../errors.js';
@@ -71,6 +73,13 @@ export const LATEST_BACKLOG = 256;
 /** "latest": frames of one stream at work at once — one in the engine, the next one prepared behind it. */
 const LATEST_AT_WORK = 2;
 
+/**
+ * "latest": how often per engine run a newer frame may replace the one prepared behind it. A 30 fps camera sends two
+ * or three frames during one run (55–80 ms here), so each is prepared as it comes and the newest runs; a sender
+ * flooding the stream still costs at most three decodes per run.
+ */
+export const LATEST_REPLACEMENTS_PER_RUN = 2;
+
 interface Pending {
   readonly id: string;
   readonly controller: AbortController;
@@ -78,8 +87,10 @@ interface Pending {
   settled: boolean;
   /** Whether its work (prepare, queue, engine) has begun; "latest" holds the newest frame back until its turn. */
   started: boolean;
-  /** Starts its work; with `after`, it is prepared at once but runs only once `after` settles. */
-  run(after?: Promise<unknown>): void;
+  /** The frame it runs after ("latest"), while that one is at work. */
+  ahead?: Pending;
+  /** Starts its work; with `ahead`, it is prepared at once but runs only once `ahead` is answered. */
+  run(ahead?: Pending): void;
 }
 
 export async function* processFrames(
@@ -104,6 +115,8 @@ export async function* processFrames(
   let held: Pending | undefined;
   /** The frame started last: the next one started runs after it. */
   let lastStarted: Pending | undefined;
+  /** "latest": replacements of the frame prepared behind the engine's left in this run. */
+  let replacementsLeft = LATEST_REPLACEMENTS_PER_RUN;
   const room = options.policy === 'latest' ? Math.max(options.maxInFlight, LATEST_BACKLOG) : options.maxInFlight;
   // One listener for the whole stream (not one per frame: "latest" may hold hundreds of frames).
   const onCallAbort = () => {
@@ -131,10 +144,13 @@ export async function* processFrames(
       }).then((answer) => {
         entry.settled = true;
         input = undefined;
-        options.onFrame?.(!answer.error ? 'ok' : answer.error.code === Code.ABORTED ? 'dropped' : 'error');
+        const outcome = !answer.error ? 'ok' : answer.error.code === Code.ABORTED ? 'dropped' : 'error';
+        options.onFrame?.(outcome);
         if (entry.started) {
           working--;
           options.gauges?.working.dec();
+          // A frame answered from its work: the engine moves on to the next run, which gets its own replacements.
+          if (outcome !== 'dropped') replacementsLeft = LATEST_REPLACEMENTS_PER_RUN;
           if (held && working < LATEST_AT_WORK) {
             const next = held;
             held = undefined;
@@ -145,14 +161,16 @@ export async function* processFrames(
         wakeWriter?.();
         return answer;
       }),
-      run: (after) => {
+      run: (ahead) => {
         if (entry.started || controller.signal.aborted || !input) return;
         const frameInput = input;
         input = undefined;
         entry.started = true;
+        entry.ahead = ahead;
         lastStarted = entry;
         working++;
         options.gauges?.working.inc();
+        const after = ahead?.answer;
         service.predict(frameInput, { signal: controller.signal, after, trace: options.trace }).then(
           (prediction) => settle({ id, prediction }),
           (error: unknown) => settle({ id, error: toServiceError(error) }),
@@ -175,16 +193,30 @@ export async function* processFrames(
 
   /** "latest": starts a frame behind the one at work, if any (it is prepared now and runs when that one is done). */
   const startLatest = (entry: Pending): void => {
-    entry.run(working > 0 && lastStarted && !lastStarted.settled ? lastStarted.answer : undefined);
+    entry.run(lastStarted && !lastStarted.settled ? lastStarted : undefined);
   };
 
-  /** "latest": a newer frame replaces the one waiting; it starts at once if the stream has room at work. */
+  /**
+   * "latest": a newer frame replaces the one prepared behind the engine's, while that one waits and this run has
+   * replacements left; otherwise it replaces the frame waiting undecoded. It starts at once if the stream has room.
+   */
   const takeLatest = (frame: PredictInput): void => {
     const entry = enqueue(frame);
     held?.controller.abort(droppedError(held.id));
     held = undefined;
-    if (working < LATEST_AT_WORK) startLatest(entry);
-    else held = entry;
+    if (working < LATEST_AT_WORK) {
+      startLatest(entry);
+      return;
+    }
+    const behind = lastStarted;
+    // Its `ahead` unanswered: it has not left the scheduler's queue for the engine, so dropping it wastes no run.
+    if (replacementsLeft > 0 && behind?.ahead && !behind.ahead.settled && !behind.settled) {
+      replacementsLeft--;
+      behind.controller.abort(droppedError(behind.id));
+      entry.run(behind.ahead);
+    } else {
+      held = entry;
+    }
   };
 
   const reader = (async () => {

@@ -39,7 +39,7 @@ export async function decodeImage(
     autoOrient: false,
   });
   const { bitsPerSample, ...dims } = header ?? (await withDecodeErrors(format, () => headerFromSharp(image, format)));
-  checkDims(dims, limits);
+  checkDims(dims, limits, `${label(format)} image`);
   if (bitsPerSample === 16) {
     // PIL reads a 16-bit PNG as 8-bit (the high byte) before resizing; going to 8-bit first gives the same pixels.
     // Grey goes to sRGB too: sharp's 16-bit grey → 'b-w' mishandles the alpha band (tested).

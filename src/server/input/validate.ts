@@ -9,25 +9,28 @@ export interface ImageDims {
   readonly channels: number;
 }
 
-/** Throws INVALID_ARGUMENT naming the limit broken and the image's actual size. */
-export function checkDims(dims: ImageDims, limits: InputLimits): void {
+/**
+ * Throws INVALID_ARGUMENT naming the limit broken and the image's actual size; `what` names the image in the message
+ * (e.g. "PNG image").
+ */
+export function checkDims(dims: ImageDims, limits: InputLimits, what = 'image'): void {
   const { width, height, channels } = dims;
   const size = `${width}×${height}`;
   const pixels = width * height;
   if (pixels > limits.maxInputPixels) {
-    throw invalidArgument(`image is ${size} = ${pixels} pixels, over the limit of ${limits.maxInputPixels} pixels`);
+    throw invalidArgument(`${what} is ${size} = ${pixels} pixels, over the limit of ${limits.maxInputPixels} pixels`);
   }
-  checkDim('height', height, limits.dimLimits.height, 'px', size);
-  checkDim('width', width, limits.dimLimits.width, 'px', size);
-  checkDim('channel count', channels, limits.dimLimits.channels, '', size);
+  checkDim(what, 'height', height, limits.dimLimits.height, 'px', size);
+  checkDim(what, 'width', width, limits.dimLimits.width, 'px', size);
+  checkDim(what, 'channel count', channels, limits.dimLimits.channels, '', size);
 }
 
-function checkDim(name: string, value: number, limit: DimLimit, unit: string, size: string): void {
+function checkDim(what: string, name: string, value: number, limit: DimLimit, unit: string, size: string): void {
   const u = unit ? ` ${unit}` : '';
   if (value < limit.min) {
-    throw invalidArgument(`image ${name} ${value}${u} is below the minimum of ${limit.min}${u} (image is ${size})`);
+    throw invalidArgument(`${what} ${name} ${value}${u} is below the minimum of ${limit.min}${u} (image is ${size})`);
   }
   if (limit.max !== undefined && value > limit.max) {
-    throw invalidArgument(`image ${name} ${value}${u} is above the maximum of ${limit.max}${u} (image is ${size})`);
+    throw invalidArgument(`${what} ${name} ${value}${u} is above the maximum of ${limit.max}${u} (image is ${size})`);
   }
 }

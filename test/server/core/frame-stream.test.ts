@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { callSignal } from '../../../src/server/core/call-signal.js';
 import {
   DRAIN_ERROR_MESSAGE,
+  LATEST_REPLACEMENTS_PER_RUN,
   processFrames,
   type FrameAnswer,
   type FrameStreamOptions,
@@ -200,16 +201,18 @@ describe('processFrames', () => {
     await s.answers.return();
   });
 
-  it('"latest": one frame at work and the next prepared behind it; a newer frame replaces the waiting one, which is answered ABORTED at once', async () => {
+  it('"latest": one frame at work and the newest prepared behind it; a newer frame replaces the prepared one (twice per run, then the undecoded one), each replaced frame answered ABORTED at once', async () => {
+    expect(LATEST_REPLACEMENTS_PER_RUN).toBe(2);
     const s = stream({ policy: 'latest', maxInFlight: 1 });
     const out = consume(s.answers);
     s.source.send('f0', 'f1', 'f2', 'f3');
     await waitFor(() => s.source.state.reads === 5, 2000, 'every frame read');
     await settled();
-    // f0 at work, f1 prepared to run after f0's answer, f3 waiting (it replaced f2); no work on f2.
-    expect(s.ids()).toEqual(['f0', 'f1']);
+    // f0 at work; f1, then f2 prepared behind it and replaced; f3 prepared to run after f0's answer.
+    expect(s.ids()).toEqual(['f0', 'f1', 'f2', 'f3']);
     expect(s.call('f0').context.after).toBeUndefined();
-    const gate = s.call('f1').context.after!;
+    expect([s.call('f1'), s.call('f2')].map((c) => c.context.signal!.aborted)).toEqual([true, true]);
+    const gate = s.call('f3').context.after!;
     let gateOpen = false;
     void gate.then(() => {
       gateOpen = true;
@@ -218,24 +221,41 @@ describe('processFrames', () => {
     await settled();
     expect(gateOpen).toBe(false);
 
+    // No replacements left in this run: f4 waits undecoded, f5 replaces it, no work on f4.
+    s.source.send('f4', 'f5');
+    await waitFor(() => s.source.state.reads === 7, 2000, 'f4 and f5 read');
+    await settled();
+    expect(s.ids()).toEqual(['f0', 'f1', 'f2', 'f3']);
+
     s.call('f0').resolve();
-    await waitFor(() => s.calls.length === 3, 2000, 'the waiting frame started');
+    await waitFor(() => s.calls.length === 5, 2000, 'the waiting frame started');
     await settled();
     expect(gateOpen).toBe(true);
-    expect(s.ids()).toEqual(['f0', 'f1', 'f3']);
-    expect(s.call('f3').context.after).toBeDefined();
-    s.call('f1').resolve();
+    expect(s.ids()).toEqual(['f0', 'f1', 'f2', 'f3', 'f5']);
+    expect(s.call('f5').context.after).toBeDefined();
+    // f3 in the engine now: a new run, so f6 replaces f5, prepared behind f3.
+    s.source.send('f6');
+    await waitFor(() => s.calls.length === 6, 2000, 'f6 started');
+    expect(s.call('f5').context.signal!.aborted).toBe(true);
     s.call('f3').resolve();
+    s.call('f6').resolve();
     s.source.end();
     expect(await out.ended).toBeUndefined();
     expect(summary(out.received)).toEqual([
       ['f0', 'OK'],
-      ['f1', 'OK'],
+      ['f1', 'ABORTED'],
       ['f2', 'ABORTED'],
       ['f3', 'OK'],
+      ['f4', 'ABORTED'],
+      ['f5', 'ABORTED'],
+      ['f6', 'OK'],
     ]);
-    expect(out.received[2]!.error!.message).toMatch(/dropped: a newer frame arrived/);
-    expect(s.gauges.working.max).toBe(2);
+    for (const dropped of [1, 2, 4, 5]) {
+      expect(out.received[dropped]!.error!.message).toMatch(/dropped: a newer frame arrived/);
+    }
+    // One in the engine, one prepared behind it, and a replaced one until its answer is out.
+    expect(s.gauges.working.max).toBe(3);
+    expect([s.gauges.inFlight.value, s.gauges.working.value]).toEqual([0, 0]);
   });
 
   it('a cancelled call stops its frames at work, answers them with the reason, and ends without waiting for another frame', async () => {
