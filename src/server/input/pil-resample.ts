@@ -89,54 +89,64 @@ export interface Pixels {
   readonly channels: number;
 }
 
-/**
- * Every growing axis has exactly this many taps (support 3 at filter scale 1, ⌈3⌉·2+1), and growing axes are what the
- * serving path resamples here (libvips shrinks). The passes below spell those seven taps out: V8 keeps the weights
- * in registers and the sum needs no inner loop, ~2.3× faster than the general loop. Taps past the image's edge have
- * weight 0, so they read the edge sample instead (any sample gives the same sum), and the integer sum is Pillow's.
- */
-const UPSCALE_TAPS = 7;
-
 /** Resamples each row to `outWidth` columns, into `into` when given (at least outWidth × height × channels bytes). */
 export function resampleHorizontal(image: Pixels, outWidth: number, into?: Uint8Array): Pixels {
-  const { width, height, channels } = image;
-  const coefficients = lanczosCoefficients(width, outWidth);
+  const { data, width, height, channels } = image;
   const out = into?.subarray(0, outWidth * height * channels) ?? new Uint8Array(outWidth * height * channels);
-  if (coefficients.kernelSize === UPSCALE_TAPS) horizontalSevenTaps(image, coefficients, out);
-  else horizontalAnyTaps(image, coefficients, out);
+  resampleLines(data, out, { lines: height, inSize: width, step: channels }, lanczosCoefficients(width, outWidth));
   return { data: out, width: outWidth, height, channels };
 }
 
 /** Resamples each column to `outHeight` rows, into `into` when given (at least width × outHeight × channels bytes). */
 export function resampleVertical(image: Pixels, outHeight: number, into?: Uint8Array): Pixels {
-  const { width, channels } = image;
-  const coefficients = lanczosCoefficients(image.height, outHeight);
+  const { data, width, height, channels } = image;
   const stride = width * channels;
   const out = into?.subarray(0, outHeight * stride) ?? new Uint8Array(outHeight * stride);
-  if (coefficients.kernelSize === UPSCALE_TAPS) verticalSevenTaps(image, coefficients, out);
-  else verticalAnyTaps(image, coefficients, out);
+  // One line whose positions are the rows: each output row is a weighted sum of input rows, sample by sample.
+  resampleLines(data, out, { lines: 1, inSize: height, step: stride }, lanczosCoefficients(height, outHeight));
   return { data: out, width, height: outHeight, channels };
+}
+
+/** The image as `lines` lines of `inSize` positions, each position `step` interleaved samples. */
+interface Lines {
+  readonly lines: number;
+  readonly inSize: number;
+  readonly step: number;
+}
+
+/**
+ * Every growing axis has exactly this many taps (support 3 at filter scale 1, ⌈3⌉·2+1), and growing axes are what the
+ * serving path resamples here (libvips shrinks). sevenTaps spells them out: V8 keeps the weights in registers and the
+ * sum needs no inner loop, 1.6–2.3× faster than anyTaps. Taps past the line's end have weight 0, so they read its last
+ * position instead (any position gives the same sum), and the integer sum is Pillow's.
+ */
+const UPSCALE_TAPS = 7;
+
+function resampleLines(data: Uint8Array, out: Uint8Array, lines: Lines, coefficients: ResampleCoefficients): void {
+  if (coefficients.kernelSize === UPSCALE_TAPS) sevenTaps(data, out, lines, coefficients);
+  else anyTaps(data, out, lines, coefficients);
 }
 
 // Int32 arithmetic, as Pillow's: |sum| < 2^31 for lanczos weights on 8-bit samples.
 
-function horizontalAnyTaps(
-  image: Pixels,
-  { outSize, kernelSize, bounds, weights }: ResampleCoefficients,
+function anyTaps(
+  data: Uint8Array,
   out: Uint8Array,
-) {
-  const { data, width, height, channels } = image;
-  for (let y = 0; y < height; y++) {
-    const row = y * width * channels;
-    let o = y * outSize * channels;
-    for (let xx = 0; xx < outSize; xx++) {
-      const count = bounds[xx * 2 + 1]!;
-      const kOffset = xx * kernelSize;
-      const first = row + bounds[xx * 2]! * channels;
-      for (let c = 0; c < channels; c++) {
+  { lines, inSize, step }: Lines,
+  { outSize, kernelSize, bounds, weights }: ResampleCoefficients,
+): void {
+  let o = 0;
+  for (let line = 0; line < lines; line++) {
+    const start = line * inSize * step;
+    for (let p = 0; p < outSize; p++) {
+      const count = bounds[p * 2 + 1]!;
+      const kOffset = p * kernelSize;
+      const first = start + bounds[p * 2]! * step;
+      // Sample by sample, taps innermost: the sum stays in a register and the few positions it reads stay in cache.
+      for (let i = 0; i < step; i++) {
         let sum = ROUNDING;
-        for (let x = 0, at = first + c; x < count; x++, at += channels) {
-          sum = (sum + Math.imul(data[at]!, weights[kOffset + x]!)) | 0;
+        for (let k = 0, at = first + i; k < count; k++, at += step) {
+          sum = (sum + Math.imul(data[at]!, weights[kOffset + k]!)) | 0;
         }
         out[o++] = clip8(sum);
       }
@@ -144,14 +154,18 @@ function horizontalAnyTaps(
   }
 }
 
-function horizontalSevenTaps(image: Pixels, { outSize, bounds, weights }: ResampleCoefficients, out: Uint8Array) {
-  const { data, width, height, channels } = image;
-  const edge = (width - 1) * channels;
+function sevenTaps(
+  data: Uint8Array,
+  out: Uint8Array,
+  { lines, inSize, step }: Lines,
+  { outSize, bounds, weights }: ResampleCoefficients,
+): void {
+  const last = (inSize - 1) * step;
   let o = 0;
-  for (let y = 0; y < height; y++) {
-    const row = y * width * channels;
-    for (let xx = 0; xx < outSize; xx++) {
-      const k = xx * UPSCALE_TAPS;
+  for (let line = 0; line < lines; line++) {
+    const start = line * inSize * step;
+    for (let p = 0; p < outSize; p++) {
+      const k = p * UPSCALE_TAPS;
       const w0 = weights[k]!;
       const w1 = weights[k + 1]!;
       const w2 = weights[k + 2]!;
@@ -159,88 +173,27 @@ function horizontalSevenTaps(image: Pixels, { outSize, bounds, weights }: Resamp
       const w4 = weights[k + 4]!;
       const w5 = weights[k + 5]!;
       const w6 = weights[k + 6]!;
-      const first = bounds[xx * 2]! * channels;
-      const a0 = row + first;
-      const a1 = row + Math.min(first + channels, edge);
-      const a2 = row + Math.min(first + 2 * channels, edge);
-      const a3 = row + Math.min(first + 3 * channels, edge);
-      const a4 = row + Math.min(first + 4 * channels, edge);
-      const a5 = row + Math.min(first + 5 * channels, edge);
-      const a6 = row + Math.min(first + 6 * channels, edge);
-      for (let c = 0; c < channels; c++) {
+      const first = bounds[p * 2]! * step;
+      const a0 = start + first;
+      const a1 = start + Math.min(first + step, last);
+      const a2 = start + Math.min(first + 2 * step, last);
+      const a3 = start + Math.min(first + 3 * step, last);
+      const a4 = start + Math.min(first + 4 * step, last);
+      const a5 = start + Math.min(first + 5 * step, last);
+      const a6 = start + Math.min(first + 6 * step, last);
+      for (let i = 0; i < step; i++) {
         out[o++] = clip8(
           (ROUNDING +
-            Math.imul(data[a0 + c]!, w0) +
-            Math.imul(data[a1 + c]!, w1) +
-            Math.imul(data[a2 + c]!, w2) +
-            Math.imul(data[a3 + c]!, w3) +
-            Math.imul(data[a4 + c]!, w4) +
-            Math.imul(data[a5 + c]!, w5) +
-            Math.imul(data[a6 + c]!, w6)) |
+            Math.imul(data[a0 + i]!, w0) +
+            Math.imul(data[a1 + i]!, w1) +
+            Math.imul(data[a2 + i]!, w2) +
+            Math.imul(data[a3 + i]!, w3) +
+            Math.imul(data[a4 + i]!, w4) +
+            Math.imul(data[a5 + i]!, w5) +
+            Math.imul(data[a6 + i]!, w6)) |
             0,
         );
       }
-    }
-  }
-}
-
-function verticalAnyTaps(
-  image: Pixels,
-  { outSize, kernelSize, bounds, weights }: ResampleCoefficients,
-  out: Uint8Array,
-) {
-  const { data, width, channels } = image;
-  const stride = width * channels;
-  for (let yy = 0; yy < outSize; yy++) {
-    const count = bounds[yy * 2 + 1]!;
-    const kOffset = yy * kernelSize;
-    const first = bounds[yy * 2]! * stride;
-    const outRow = yy * stride;
-    // Sample by sample, taps innermost: the sum stays in a register and the few rows it reads stay in cache.
-    for (let i = 0; i < stride; i++) {
-      let sum = ROUNDING;
-      for (let y = 0, at = first + i; y < count; y++, at += stride) {
-        sum = (sum + Math.imul(data[at]!, weights[kOffset + y]!)) | 0;
-      }
-      out[outRow + i] = clip8(sum);
-    }
-  }
-}
-
-function verticalSevenTaps(image: Pixels, { outSize, bounds, weights }: ResampleCoefficients, out: Uint8Array) {
-  const { data, width, height, channels } = image;
-  const stride = width * channels;
-  const edge = (height - 1) * stride;
-  let o = 0;
-  for (let yy = 0; yy < outSize; yy++) {
-    const k = yy * UPSCALE_TAPS;
-    const w0 = weights[k]!;
-    const w1 = weights[k + 1]!;
-    const w2 = weights[k + 2]!;
-    const w3 = weights[k + 3]!;
-    const w4 = weights[k + 4]!;
-    const w5 = weights[k + 5]!;
-    const w6 = weights[k + 6]!;
-    const first = bounds[yy * 2]! * stride;
-    const r0 = first;
-    const r1 = Math.min(first + stride, edge);
-    const r2 = Math.min(first + 2 * stride, edge);
-    const r3 = Math.min(first + 3 * stride, edge);
-    const r4 = Math.min(first + 4 * stride, edge);
-    const r5 = Math.min(first + 5 * stride, edge);
-    const r6 = Math.min(first + 6 * stride, edge);
-    for (let i = 0; i < stride; i++) {
-      out[o++] = clip8(
-        (ROUNDING +
-          Math.imul(data[r0 + i]!, w0) +
-          Math.imul(data[r1 + i]!, w1) +
-          Math.imul(data[r2 + i]!, w2) +
-          Math.imul(data[r3 + i]!, w3) +
-          Math.imul(data[r4 + i]!, w4) +
-          Math.imul(data[r5 + i]!, w5) +
-          Math.imul(data[r6 + i]!, w6)) |
-          0,
-      );
     }
   }
 }
