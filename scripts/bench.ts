@@ -8,8 +8,8 @@
  *   1 caller with a 299×299 raw frame (the serving path without decoding), with the server's CPU time per request
  *   beside the bare engine's CPU time per forward, and the server's own time per call (from its log lines: decoded
  *   request to answer, and the engine run in it), so what the transport costs is the difference;
- * - PredictStream at 30 fps (a paced camera), policy "all" and "latest": answered frames/s, dropped frames, per-frame
- *   latency (send → answer);
+ * - PredictStream at 30 fps (a paced camera) of 640×480 raw frames, policy "all" and "latest", and of 640×480 JPEGs,
+ *   "latest": answered frames/s, dropped frames, per-frame latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase;
  * - where a Python can import them (BENCH_PYTHON, python3, Debian's /usr/bin/python3): PyTorch's frozen-JIT bare
  *   forward of the same architecture (scripts/bench-pytorch.py) and an outside client, Python's grpcio
@@ -385,12 +385,20 @@ async function main(): Promise<void> {
   await bareEngine.close();
 
   console.log(
-    '\n| stream at 30 fps | frames sent | answered ok | dropped | ok frames/s | ok ÷ engine rate | p50 ms | p99 ms | ' +
+    '\n| stream at 30 fps (640×480 raw RGB8 frames unless said) | frames sent | answered ok | dropped | ok frames/s | ok ÷ engine rate | p50 ms | p99 ms | ' +
       'p99 ÷ bare | RSS start → end MiB |',
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const pixels = await sharp(photo).resize(640, 480, { fit: 'fill' }).removeAlpha().raw().toBuffer();
-  for (const policy of ['all', 'latest'] as const) {
+  const rawFrame: ImageInput = { width: 640, height: 480, format: 'RGB8', data: pixels };
+  // A camera that sends JPEGs (MJPEG, a browser's canvas): little to receive, a decode per prepared frame.
+  const jpegFrame: ImageInput = await sharp(photo).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
+  const streams = [
+    ['all', 'all', rawFrame],
+    ['latest', 'latest', rawFrame],
+    [`latest, JPEG frames (${(jpegFrame.length / 1024).toFixed(0)} KB)`, 'latest', jpegFrame],
+  ] as const;
+  for (const [label, policy, image] of streams) {
     const total = Math.round(streamSeconds * 30);
     const sentAt = new Map<string, number>();
     async function* camera(): AsyncGenerator<Frame> {
@@ -400,7 +408,7 @@ async function main(): Promise<void> {
         const wait = due - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         sentAt.set(String(i), performance.now());
-        yield { id: String(i), image: { width: 640, height: 480, format: 'RGB8', data: pixels } };
+        yield { id: String(i), image };
       }
     }
     const rssStart = server.rss();
@@ -420,7 +428,7 @@ async function main(): Promise<void> {
     }
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `| ${policy} | ${total} | ${ok} | ${dropped} | ${(ok / seconds).toFixed(1)} | ${(ok / seconds / (1000 / bare)).toFixed(2)} | ` +
+      `| ${label} | ${total} | ${ok} | ${dropped} | ${(ok / seconds).toFixed(1)} | ${(ok / seconds / (1000 / bare)).toFixed(2)} | ` +
         `${ms(percentile(latencies, 50))} | ` +
         `${ms(percentile(latencies, 99))} | ${(percentile(latencies, 99) / bare).toFixed(2)} | ${rssStart.toFixed(0)} → ${server.rss().toFixed(0)} |`,
     );
