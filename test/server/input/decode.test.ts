@@ -275,6 +275,18 @@ describe('decodeImage: dimensions', () => {
     expect(err.message).not.toMatch(/decode/);
   });
 
+  it('refuses a JPEG whose frame header declares 65000×65000 by the pixel cap, before decoding', async () => {
+    const jpeg = await solid(40, 40, [1, 2, 3]).jpeg().toBuffer();
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    jpeg.writeUInt16BE(65_000, sof + 5); // height
+    jpeg.writeUInt16BE(65_000, sof + 7); // width
+    const err = await expectInvalid(
+      decodeImage(jpeg, limits),
+      /^JPEG image is 65000×65000 = 4225000000 pixels, over the limit of 40000000 pixels$/,
+    );
+    expect(err.message).not.toMatch(/decode/);
+  });
+
   it('applies a lower pixel cap given as an override', async () => {
     const small = inputLimitsFromConfig(config, { maxInputPixels: 1000 });
     const png = await solid(40, 40, [1, 2, 3]).png().toBuffer();
