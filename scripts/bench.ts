@@ -392,7 +392,7 @@ async function main(): Promise<void> {
   const pixels = await sharp(photo).resize(640, 480, { fit: 'fill' }).removeAlpha().raw().toBuffer();
   const rawFrame: ImageInput = { width: 640, height: 480, format: 'RGB8', data: pixels };
   // A camera that sends JPEGs (MJPEG, a browser's canvas): little to receive, a decode per prepared frame.
-  const jpegFrame: ImageInput = await sharp(photo).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
+  const jpegFrame = await sharp(photo).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer();
   const streams = [
     ['all', 'all', rawFrame],
     ['latest', 'latest', rawFrame],

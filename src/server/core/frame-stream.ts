@@ -87,7 +87,7 @@ interface Pending {
   settled: boolean;
   /** Whether its work (prepare, queue, engine) has begun; "latest" holds the newest frame back until its turn. */
   started: boolean;
-  /** The frame it runs after ("latest"), while that one is at work. */
+  /** The frame it runs after ("latest"), until this one is answered (not longer: a stream's frames must not chain up). */
   ahead?: Pending;
   /** Starts its work; with `ahead`, it is prepared at once but runs only once `ahead` is answered. */
   run(ahead?: Pending): void;
@@ -144,6 +144,7 @@ export async function* processFrames(
       }).then((answer) => {
         entry.settled = true;
         input = undefined;
+        entry.ahead = undefined;
         const outcome = !answer.error ? 'ok' : answer.error.code === Code.ABORTED ? 'dropped' : 'error';
         options.onFrame?.(outcome);
         if (entry.started) {

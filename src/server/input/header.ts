@@ -6,6 +6,7 @@
  */
 
 import type { EncodedFormat } from './limits.js';
+import { PNG_SIGNATURE } from './sniff.js';
 import type { ImageDims } from './validate.js';
 
 export interface ImageHeader extends ImageDims {
@@ -14,19 +15,18 @@ export interface ImageHeader extends ImageDims {
 }
 
 export function readImageHeader(bytes: Uint8Array, format: EncodedFormat): ImageHeader | undefined {
-  return format === 'png' ? readPngHeader(bytes) : readJpegHeader(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return format === 'png' ? readPngHeader(bytes, view) : readJpegHeader(bytes, view);
 }
 
-const PNG_SIGNATURE_BYTES = 8;
 const CHUNK_OVERHEAD = 12; // length, type, CRC
 
 /** Colour type → samples per pixel, before a tRNS chunk adds an alpha channel (palette entries are RGB). */
 const PNG_CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 };
 
-function readPngHeader(bytes: Uint8Array): ImageHeader | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function readPngHeader(bytes: Uint8Array, view: DataView): ImageHeader | undefined {
   const chunkType = (at: number) => String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
-  let at = PNG_SIGNATURE_BYTES;
+  let at = PNG_SIGNATURE.length;
   if (bytes.length < at + CHUNK_OVERHEAD + 13 || chunkType(at) !== 'IHDR') return undefined;
   const width = view.getUint32(at + 8);
   const height = view.getUint32(at + 12);
@@ -54,7 +54,7 @@ function isStartOfFrame(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
-function readJpegHeader(bytes: Uint8Array): ImageHeader | undefined {
+function readJpegHeader(bytes: Uint8Array, view: DataView): ImageHeader | undefined {
   let at = 2; // after SOI
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) return undefined;
@@ -68,12 +68,12 @@ function readJpegHeader(bytes: Uint8Array): ImageHeader | undefined {
       continue;
     }
     if (marker === 0xda || marker === 0xd9) return undefined; // scan or end before any frame header
-    const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+    const length = view.getUint16(at + 2);
     if (isStartOfFrame(marker)) {
       if (at + 10 > bytes.length) return undefined;
       const precision = bytes[at + 4]!;
-      const height = (bytes[at + 5]! << 8) | bytes[at + 6]!;
-      const width = (bytes[at + 7]! << 8) | bytes[at + 8]!;
+      const height = view.getUint16(at + 5);
+      const width = view.getUint16(at + 7);
       const channels = bytes[at + 9]!;
       // Height 0 (given later by a DNL marker) and 12-bit samples are left to sharp.
       if (precision !== 8 || width === 0 || height === 0 || ![1, 3, 4].includes(channels)) return undefined;
