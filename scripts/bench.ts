@@ -2,12 +2,13 @@
  * `npm run bench`: the service under load, measured with our own typed client against a server process
  * (dist/server/main.js), beside the bare engine forward measured in the same run on the same machine.
  *
- * - prepare (decode → resize → float) on its own, in this process, into a reused tensor as the server does: a 320×213
- *   JPEG (ModelHub's sample photos), a 640×480 and a 1920×1080 JPEG, and a 299×299 raw frame;
+ * - prepare (decode → resize → float) on its own, in this process, into a reused tensor as the server does: a 299×299
+ *   JPEG, a 320×213 JPEG (ModelHub's sample photos), a 640×480 and a 1920×1080 JPEG, and a 299×299 raw frame;
  * - unary Predict: p50/p95/p99 latency and throughput at 1, 4 and 16 concurrent callers (a 320×213 JPEG each), and at
- *   1 caller with a 299×299 raw frame (the serving path without decoding), with the server's CPU time per request
- *   beside the bare engine's CPU time per forward, and the server's own time per call (from its log lines: decoded
- *   request to answer, and the engine run in it), so what the transport costs is the difference;
+ *   1 caller with a 299×299 raw frame (the serving path without decoding) and a 299×299 JPEG (no resize), with the
+ *   server's CPU time per request beside the bare engine's CPU time per forward, and the server's own time per call
+ *   (from its log lines: decoded request to answer, and the engine run in it), so what the transport costs is the
+ *   difference;
  * - PredictStream at 30 fps (a paced camera) of 640×480 raw frames, policy "all" and "latest", and of 640×480 JPEGs,
  *   "latest": answered frames/s, dropped frames, per-frame latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase;
@@ -130,6 +131,8 @@ async function prepareTable(photo: Buffer): Promise<void> {
     data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer(),
   };
   const cases: [string, () => Promise<unknown>][] = [
+    // The model's size: what a latency-minded caller sends (decoded on the calling thread, no resize).
+    ['299×299 JPEG', await jpegOf(299, 299).then((bytes) => () => decodeImage(bytes, limits, tensor))],
     ['320×213 JPEG', await jpegOf(320, 213).then((bytes) => () => decodeImage(bytes, limits, tensor))],
     ['640×480 JPEG', await jpegOf(640, 480).then((bytes) => () => decodeImage(bytes, limits, tensor))],
     ['1920×1080 JPEG', await jpegOf(1920, 1080).then((bytes) => () => decodeImage(bytes, limits, tensor))],
@@ -286,8 +289,10 @@ async function main(): Promise<void> {
     format: 'RGB8' as const,
     data: await sharp(photo).resize(299, 299, { fit: 'fill' }).removeAlpha().raw().toBuffer(),
   };
+  const modelSized = await sharp(photo).resize(299, 299, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
   const rows: [string, number, ImageInput][] = [
     ['1 (299×299 raw frame: no decode)', 1, raw],
+    ['1 (299×299 JPEG: no resize)', 1, modelSized],
     ['1', 1, image],
     ['4', 4, image],
     ['16', 16, image],
@@ -345,6 +350,7 @@ async function main(): Promise<void> {
     try {
       for (const [label, input] of [
         ['299×299 raw frame', raw],
+        ['299×299 JPEG', modelSized],
         ['320×213 JPEG', image],
       ] as const) {
         const file = join(dir, 'request.bin');

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { Code, ServiceError } from '../../src/server/errors.js';
 
 /** How many elements differ; big arrays are compared this way because a failing toEqual would print them whole. */
-export function differences(a: Float32Array, b: Float32Array): number {
+export function differences(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let count = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) count++;

@@ -4,17 +4,19 @@ import sharp, { type Sharp } from 'sharp';
 import { Code, invalidArgument, ServiceError } from '../errors.js';
 import { readImageHeader, type ImageHeader } from './header.js';
 import { encodedFormatsOf, type EncodedFormat, type InputLimits } from './limits.js';
-import { resizeInto } from './model-input.js';
+import { decodeJpegHere, decodesHere } from './jpeg-turbo.js';
+import { growInto, resizeInto } from './model-input.js';
 import type { PreparedImage } from './prepared-image.js';
 import { sniffFormat } from './sniff.js';
-import { checkDims } from './validate.js';
+import { checkDims, type ImageDims } from './validate.js';
 
 /**
  * Decodes, validates and preprocesses one image the way ModelHub does (no EXIF rotation, embedded ICC profiles
  * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding and shrinking run
- * on libuv's pool through sharp; the calling thread does the byte → float conversion and, for an image smaller than
- * the target on some axis, Pillow's lanczos on that axis (a few ms at most). The floats are written into `tensor`
- * (the model's input size), which the serving path takes from a reused pool.
+ * on libuv's pool through sharp, except a small sequential JPEG's decode (jpeg-turbo.ts); the calling thread does the
+ * byte → float conversion and, for an image smaller than the target on some axis, Pillow's lanczos on that axis (a few
+ * ms at most). The floats are written into `tensor` (the model's input size), which the serving path takes from a
+ * reused pool.
  */
 export async function decodeImage(
   bytes: Uint8Array,
@@ -23,14 +25,28 @@ export async function decodeImage(
 ): Promise<PreparedImage> {
   if (bytes.length === 0) throw invalidArgument('image is empty');
   const format = checkFormat(bytes, limits.allowedFormats);
+  const what = `${label(format)} image`;
+
+  // The header, read here, is checked against our limits before any pixel is decoded. A small sequential JPEG is
+  // then decoded right here (jpeg-turbo.ts) unless libjpeg-turbo finds fault with it; everything else takes one sharp
+  // pipeline, which decodes and shrinks.
+  const header = readImageHeader(bytes, format);
+  if (header !== undefined) {
+    checkDims(dimsOf(header), limits, what);
+    if (format === 'jpeg' && decodesHere(bytes, header, limits.targetSize)) {
+      const pixels = decodeJpegHere(bytes, header);
+      if (pixels !== undefined) {
+        growInto(pixels, limits.targetSize, tensor);
+        return { tensor, ...dimsOf(header), format };
+      }
+    }
+  }
+
+  // libvips decodes exactly the header's dimensions, so checkDims was the pixel cap and libvips' own cap is only a
+  // backstop. Headers this module cannot vouch for are asked of sharp, with libvips' cap off there, because it would
+  // refuse that header read itself without the image's size in the message.
   // A Buffer view, not a copy: sharp reads Buffers in place.
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-  // The header, read here, is checked against our limits before any pixel is decoded; then one sharp pipeline
-  // decodes and resizes. libvips decodes exactly the header's dimensions, so checkDims is the pixel cap and libvips'
-  // own cap only a backstop. Headers this module cannot vouch for are asked of sharp, with libvips' cap off there,
-  // because it would refuse that header read itself without the image's size in the message.
-  const header = readImageHeader(bytes, format);
   const image = sharp(input, {
     // 'error' also fails truncated files (tested); 'warning' would refuse JPEGs libjpeg merely warns about.
     failOn: 'error',
@@ -38,15 +54,21 @@ export async function decodeImage(
     ignoreIcc: true,
     autoOrient: false,
   });
-  const { bitsPerSample, ...dims } = header ?? (await withDecodeErrors(format, () => headerFromSharp(image, format)));
-  checkDims(dims, limits, `${label(format)} image`);
-  if (bitsPerSample === 16) {
+  const known = header ?? (await withDecodeErrors(format, () => headerFromSharp(image, format)));
+  const dims = dimsOf(known);
+  if (header === undefined) checkDims(dims, limits, what);
+  if (known.bitsPerSample === 16) {
     // PIL reads a 16-bit PNG as 8-bit (the high byte) before resizing; going to 8-bit first gives the same pixels.
     // Grey goes to sRGB too: sharp's 16-bit grey → 'b-w' mishandles the alpha band (tested).
     image.pipelineColourspace('srgb');
   }
   await withDecodeErrors(format, () => resizeInto(image, dims, limits.targetSize, tensor));
   return { tensor, ...dims, format };
+}
+
+/** Width, height and channels alone: what a PreparedImage reports and the limits check. */
+function dimsOf({ width, height, channels }: ImageDims): ImageDims {
+  return { width, height, channels };
 }
 
 async function headerFromSharp(image: Sharp, format: EncodedFormat): Promise<ImageHeader> {

@@ -12,6 +12,8 @@ import type { ImageDims } from './validate.js';
 export interface ImageHeader extends ImageDims {
   /** Bits per sample as libvips decodes it: 16 for 16-bit PNGs, 8 otherwise. */
   readonly bitsPerSample: 8 | 16;
+  /** JPEG only: a sequential Huffman frame (SOF0 baseline or SOF1 extended), one scan per component at most. */
+  readonly sequential?: boolean;
 }
 
 export function readImageHeader(bytes: Uint8Array, format: EncodedFormat): ImageHeader | undefined {
@@ -77,7 +79,7 @@ function readJpegHeader(bytes: Uint8Array, view: DataView): ImageHeader | undefi
       const channels = bytes[at + 9]!;
       // Height 0 (given later by a DNL marker) and 12-bit samples are left to sharp.
       if (precision !== 8 || width === 0 || height === 0 || ![1, 3, 4].includes(channels)) return undefined;
-      return { width, height, channels, bitsPerSample: 8 };
+      return { width, height, channels, bitsPerSample: 8, sequential: marker === 0xc0 || marker === 0xc1 };
     }
     at += 2 + length;
   }

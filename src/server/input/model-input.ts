@@ -52,14 +52,24 @@ export async function resizeInto(
       `image resized to ${info.width}×${info.height}×${info.channels}, not ${shrunkWidth}×${shrunkHeight}×3 or ×4`,
     );
   }
-  // From here on the work is synchronous, so the module's scratch buffers cannot be shared by two requests.
-  let pixels: Pixels = {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    width: info.width,
-    height: info.height,
-    channels: info.channels,
-  };
-  if (grows) {
+  const { width: resizedWidth, height: resizedHeight, channels } = info;
+  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  growInto({ data: pixels, width: resizedWidth, height: resizedHeight, channels }, targetSize, tensor, order);
+}
+
+/**
+ * The part of resizeInto after libvips: pixels at most targetSize on each axis (3 channels, or 4 when an axis grows)
+ * → Pillow's lanczos on the axes that grow, premultiplied when there is alpha, alpha dropped → the scaled floats in
+ * `tensor`. Synchronous from start to end, so the module's scratch buffers are never shared by two requests.
+ */
+export function growInto(
+  pixels: Pixels,
+  targetSize: readonly [number, number],
+  tensor: Float32Array,
+  order: ChannelOrder = 'rgb',
+): void {
+  const [height, width] = targetSize;
+  if (pixels.width < width || pixels.height < height) {
     const hasAlpha = pixels.channels === 4;
     if (hasAlpha) premultiplyAlpha(pixels);
     if (pixels.width < width)

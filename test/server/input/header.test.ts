@@ -25,8 +25,10 @@ function withChunkAfterHeader(png: Buffer, type: string, data: Uint8Array): Buff
 
 /** What libvips decodes, as sharp reports it: the answer the header read must give. */
 async function sharpsHeader(bytes: Buffer) {
-  const { width, height, channels, depth } = await sharp(bytes).metadata();
-  return { width, height, channels, bitsPerSample: depth === 'ushort' ? 16 : 8 };
+  const { width, height, channels, depth, format, isProgressive } = await sharp(bytes).metadata();
+  // sharp's JPEGs here are Huffman-coded: sequential unless progressive.
+  const jpeg = format === 'jpeg' ? { sequential: !isProgressive } : {};
+  return { width, height, channels, bitsPerSample: depth === 'ushort' ? 16 : 8, ...jpeg };
 }
 
 describe('readImageHeader agrees with what libvips decodes', () => {

@@ -1,0 +1,150 @@
+/**
+ * Small sequential JPEGs decoded on the calling thread by libjpeg-turbo compiled to WebAssembly (the module that
+ * @cwasm/jpeg-turbo ships). An image that needs no shrinking only needs decoding, and sharp's trip for that costs more
+ * than the decode: libuv's pool, then libvips' own worker, which hands every 16-row strip back to the waiting thread
+ * (1.2–3.7 ms for a 320×213 JPEG on these VMs, where this decodes it in ~0.4 ms). The pixels are libjpeg-turbo's own
+ * (islow DCT, fancy upsampling), the same library and settings libvips and Pillow decode with.
+ *
+ * Anything unusual goes back to sharp, which stays the last word on what is refused and why: progressive, arithmetic
+ * or lossless files (a progressive file's scan count is up to its sender, and this runs on the calling thread),
+ * CMYK, files over MAX_BYTES, and any file libjpeg warns about (a truncated one, corrupt data) or fails on.
+ */
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { ImageHeader } from './header.js';
+import type { Pixels } from './pil-resample.js';
+
+/** Bigger files go to sharp: a baseline JPEG that fits the model's input is a few hundred KB at most. */
+const MAX_BYTES = 1 << 20;
+
+/** TurboJPEG's TJPF_RGB: libjpeg-turbo writes grey as three equal channels, as libvips' sRGB conversion does. */
+const TJPF_RGB = 0;
+
+/** The part of the WebAssembly JS API used here (the project's `lib` carries no WebAssembly typings). */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
+  RuntimeError: abstract new () => Error;
+}
+const { WebAssembly } = globalThis as unknown as { WebAssembly: WebAssemblyApi };
+
+interface TurboJpeg {
+  readonly memory: { readonly buffer: ArrayBuffer };
+  malloc(bytes: number): number;
+  free(pointer: number): void;
+  tjInitDecompress(): number;
+  tjDecompress2(
+    handle: number,
+    source: number,
+    sourceBytes: number,
+    destination: number,
+    width: number,
+    pitch: number,
+    height: number,
+    pixelFormat: number,
+    flags: number,
+  ): number;
+}
+
+/** libjpeg's fatal errors end in longjmp, which the module imports: it unwinds out of WebAssembly as this. */
+class JpegFatal extends Error {}
+
+let compiled: object | undefined;
+
+/** One instance, its decompressor and two grow-only buffers, reused by every call; dropped after a fatal error. */
+let decoder: { exports: TurboJpeg; handle: number; input: Allocation; output: Allocation } | undefined;
+
+interface Allocation {
+  pointer: number;
+  bytes: number;
+}
+
+/**
+ * Whether this decoder takes the file: a sequential Huffman JPEG, grey or three-component, under MAX_BYTES, that needs
+ * no shrinking to reach targetSize ([height, width]) — shrinking is libvips' work.
+ */
+export function decodesHere(bytes: Uint8Array, header: ImageHeader, targetSize: readonly [number, number]): boolean {
+  const [height, width] = targetSize;
+  return (
+    header.sequential === true &&
+    (header.channels === 1 || header.channels === 3) &&
+    header.width <= width &&
+    header.height <= height &&
+    bytes.length <= MAX_BYTES
+  );
+}
+
+/**
+ * The RGB pixels of a JPEG `decodesHere` took, or undefined when libjpeg-turbo warned or failed (the caller then
+ * asks sharp). The pixels live in the decoder's memory: read them before the next call.
+ */
+export function decodeJpegHere(bytes: Uint8Array, header: ImageHeader): Pixels | undefined {
+  const { width, height } = header;
+  const outputBytes = width * height * 3;
+  const instance = (decoder ??= instantiate());
+  const { exports } = instance;
+  try {
+    const source = reserve(exports, instance.input, bytes.length);
+    new Uint8Array(exports.memory.buffer, source, bytes.length).set(bytes);
+    const destination = reserve(exports, instance.output, outputBytes);
+    const status = exports.tjDecompress2(
+      instance.handle,
+      source,
+      bytes.length,
+      destination,
+      width,
+      width * 3,
+      height,
+      TJPF_RGB,
+      0,
+    );
+    // -1 without a longjmp: a warning (truncated file, corrupt data); sharp decides what that means.
+    if (status !== 0) return undefined;
+    return { data: new Uint8Array(exports.memory.buffer, destination, outputBytes), width, height, channels: 3 };
+  } catch (err) {
+    // A fatal error or a trap left the instance's stack and heap mid-call: start the next call on a fresh one.
+    decoder = undefined;
+    if (err instanceof JpegFatal || err instanceof WebAssembly.RuntimeError) return undefined;
+    throw err;
+  }
+}
+
+function instantiate(): { exports: TurboJpeg; handle: number; input: Allocation; output: Allocation } {
+  compiled ??= new WebAssembly.Module(
+    readFileSync(createRequire(import.meta.url).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm')),
+  );
+  const unavailable = (name: string) => () => {
+    throw new JpegFatal(`libjpeg-turbo called ${name}`);
+  };
+  const instance = new WebAssembly.Instance(compiled, {
+    // setjmp always answers "first return", so a fatal error's longjmp throws out of the module instead.
+    env: { setjmp: () => 0, longjmp: unavailable('longjmp') },
+    wasi_snapshot_preview1: {
+      environ_sizes_get: () => 0,
+      environ_get: unavailable('environ_get'),
+      proc_exit: unavailable('proc_exit'),
+      fd_close: unavailable('fd_close'),
+      fd_seek: unavailable('fd_seek'),
+      fd_write: unavailable('fd_write'),
+    },
+  });
+  const exports = instance.exports as unknown as TurboJpeg;
+  return {
+    exports,
+    handle: exports.tjInitDecompress(),
+    input: { pointer: 0, bytes: 0 },
+    output: { pointer: 0, bytes: 0 },
+  };
+}
+
+/** A buffer in the module's memory of at least `bytes`, grown (never shrunk) as files need. */
+function reserve(exports: TurboJpeg, allocation: Allocation, bytes: number): number {
+  if (allocation.bytes < bytes) {
+    if (allocation.pointer !== 0) exports.free(allocation.pointer);
+    allocation.pointer = exports.malloc(bytes);
+    allocation.bytes = allocation.pointer === 0 ? 0 : bytes;
+    if (allocation.pointer === 0) throw new JpegFatal('out of memory');
+  }
+  return allocation.pointer;
+}
