@@ -18,7 +18,8 @@ export function toPredictRequest(input: ImageInput, id: string, topK: number | u
 }
 
 function toInput(input: ImageInput): PredictRequest['input'] {
-  if (input instanceof Uint8Array) return { $case: 'image', value: asBuffer(input) };
+  // The caller's bytes go into the request as they are (no copy: frames can be large).
+  if (input instanceof Uint8Array) return { $case: 'image', value: input };
   if (typeof input !== 'object' || input === null || !(input.data instanceof Uint8Array)) {
     throw invalidArgument('an image is encoded bytes (Uint8Array) or { width, height, format, data }');
   }
@@ -28,7 +29,7 @@ function toInput(input: ImageInput): PredictRequest['input'] {
       `unknown pixel format "${String(input.format)}"; expected ${Object.keys(PIXEL_FORMATS).join(', ')}`,
     );
   }
-  return { $case: 'raw', value: { width: input.width, height: input.height, format, data: asBuffer(input.data) } };
+  return { $case: 'raw', value: { width: input.width, height: input.height, format, data: input.data } };
 }
 
 /** The frame's image and id: the caller's, or its sequence number in the stream. */
@@ -61,9 +62,4 @@ export function toFrameResult(response: PredictResponse, instance: string): Fram
     model: response.model,
     instance,
   };
-}
-
-/** ts-proto wants Buffers; wrapping shares the memory instead of copying (frames can be large). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
