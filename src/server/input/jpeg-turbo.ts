@@ -82,9 +82,9 @@ export function decodesHere(bytes: Uint8Array, header: ImageHeader, targetSize: 
 export function decodeJpegHere(bytes: Uint8Array, header: ImageHeader): Pixels | undefined {
   const { width, height } = header;
   const outputBytes = width * height * 3;
-  const instance = (decoder ??= instantiate());
-  const { exports } = instance;
   try {
+    const instance = (decoder ??= instantiate());
+    const { exports } = instance;
     const source = reserve(exports, instance.input, bytes.length);
     new Uint8Array(exports.memory.buffer, source, bytes.length).set(bytes);
     const destination = reserve(exports, instance.output, outputBytes);
@@ -130,12 +130,9 @@ function instantiate(): { exports: TurboJpeg; handle: number; input: Allocation;
     },
   });
   const exports = instance.exports as unknown as TurboJpeg;
-  return {
-    exports,
-    handle: exports.tjInitDecompress(),
-    input: { pointer: 0, bytes: 0 },
-    output: { pointer: 0, bytes: 0 },
-  };
+  const handle = exports.tjInitDecompress();
+  if (handle === 0) throw new JpegFatal('libjpeg-turbo could not create a decompressor');
+  return { exports, handle, input: { pointer: 0, bytes: 0 }, output: { pointer: 0, bytes: 0 } };
 }
 
 /** A buffer in the module's memory of at least `bytes`, grown (never shrunk) as files need. */
