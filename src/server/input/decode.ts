@@ -32,13 +32,13 @@ export async function decodeImage(
   // pipeline, which decodes and shrinks.
   const header = readImageHeader(bytes, format);
   if (header !== undefined) {
-    checkDims(dimsOf(header), limits, what);
-    if (format === 'jpeg' && decodesHere(bytes, header, limits.targetSize)) {
-      const pixels = decodeJpegHere(bytes, header);
-      if (pixels !== undefined) {
-        growInto(pixels, limits.targetSize, tensor);
-        return { tensor, ...dimsOf(header), format };
-      }
+    const dims = dimsOf(header);
+    checkDims(dims, limits, what);
+    const pixels =
+      format === 'jpeg' && decodesHere(bytes, header, limits.targetSize) ? decodeJpegHere(bytes, header) : undefined;
+    if (pixels !== undefined) {
+      growInto(pixels, limits.targetSize, tensor);
+      return { tensor, ...dims, format };
     }
   }
 

@@ -53,12 +53,19 @@ class JpegFatal extends Error {}
 let compiled: object | undefined;
 
 /** One instance, its decompressor and two grow-only buffers, reused by every call; dropped after a fatal error. */
-let decoder: { exports: TurboJpeg; handle: number; input: Allocation; output: Allocation } | undefined;
+interface Decoder {
+  readonly exports: TurboJpeg;
+  readonly handle: number;
+  readonly input: Allocation;
+  readonly output: Allocation;
+}
 
 interface Allocation {
   pointer: number;
   bytes: number;
 }
+
+let decoder: Decoder | undefined;
 
 /**
  * Whether this decoder takes the file: a sequential Huffman JPEG, grey or three-component, under MAX_BYTES, that needs
@@ -110,7 +117,7 @@ export function decodeJpegHere(bytes: Uint8Array, header: ImageHeader): Pixels |
   }
 }
 
-function instantiate(): { exports: TurboJpeg; handle: number; input: Allocation; output: Allocation } {
+function instantiate(): Decoder {
   compiled ??= new WebAssembly.Module(
     readFileSync(createRequire(import.meta.url).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm')),
   );
@@ -140,8 +147,8 @@ function reserve(exports: TurboJpeg, allocation: Allocation, bytes: number): num
   if (allocation.bytes < bytes) {
     if (allocation.pointer !== 0) exports.free(allocation.pointer);
     allocation.pointer = exports.malloc(bytes);
-    allocation.bytes = allocation.pointer === 0 ? 0 : bytes;
-    if (allocation.pointer === 0) throw new JpegFatal('out of memory');
+    if (allocation.pointer === 0) throw new JpegFatal('out of memory'); // the whole decoder is dropped
+    allocation.bytes = bytes;
   }
   return allocation.pointer;
 }

@@ -52,9 +52,13 @@ export async function resizeInto(
       `image resized to ${info.width}×${info.height}×${info.channels}, not ${shrunkWidth}×${shrunkHeight}×3 or ×4`,
     );
   }
-  const { width: resizedWidth, height: resizedHeight, channels } = info;
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  growInto({ data: pixels, width: resizedWidth, height: resizedHeight, channels }, targetSize, tensor, order);
+  growInto(
+    { data: pixels, width: info.width, height: info.height, channels: info.channels },
+    targetSize,
+    tensor,
+    order,
+  );
 }
 
 /**
