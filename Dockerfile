@@ -21,8 +21,9 @@ COPY package.json package-lock.json ./
 COPY tsconfig.json buf.yaml buf.gen.yaml ./
 COPY proto ./proto
 COPY src ./src
-# npm ci installs the lockfile exactly; its `prepare` script is `npm run build` (buf generate + tsc → dist/), which is
-# why the sources are copied first.
+COPY scripts/build-wasm.mjs ./scripts/build-wasm.mjs
+# npm ci installs the lockfile exactly; its `prepare` script is `npm run build` (buf generate, the WebAssembly kernels,
+# tsc → dist/), which is why the sources and the build script are copied first.
 RUN --mount=type=cache,target=/root/.npm npm ci
 # Fail the build here rather than at start-up if an entry point is missing.
 RUN test -f dist/server/main.js && test -f dist/cli/main.js

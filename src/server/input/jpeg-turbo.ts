@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ImageHeader } from './header.js';
 import type { Pixels } from './pil-resample.js';
+import { WebAssembly, type WebAssemblyMemory } from './webassembly.js';
 
 /** Bigger files go to sharp: a baseline JPEG that fits the model's input is a few hundred KB at most. */
 const MAX_BYTES = 1 << 20;
@@ -21,16 +22,8 @@ const MAX_BYTES = 1 << 20;
 /** TurboJPEG's TJPF_RGB: libjpeg-turbo writes grey as three equal channels, as libvips' sRGB conversion does. */
 const TJPF_RGB = 0;
 
-/** The part of the WebAssembly JS API used here (the project's `lib` carries no WebAssembly typings). */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
-  RuntimeError: abstract new () => Error;
-}
-const { WebAssembly } = globalThis as unknown as { WebAssembly: WebAssemblyApi };
-
 interface TurboJpeg {
-  readonly memory: { readonly buffer: ArrayBuffer };
+  readonly memory: WebAssemblyMemory;
   malloc(bytes: number): number;
   free(pointer: number): void;
   tjInitDecompress(): number;

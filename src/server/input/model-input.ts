@@ -14,6 +14,7 @@ import {
   unpremultiplyAndDropAlpha,
   type Pixels,
 } from './pil-resample.js';
+import { scaleToFloats } from './pixel-kernels.js';
 
 /**
  * Resizes to [height, width] with lanczos (fit 'fill': aspect ratio not kept), drops alpha after the resize
@@ -96,28 +97,15 @@ function scratch(slot: number, bytes: number): Uint8Array {
   return (scratchBuffers[slot] = new Uint8Array(bytes));
 }
 
-/** byte → ((byte/255) − 0.5)·2, each step rounded to float32 exactly as numpy does it on a float32 array. */
-const SCALED = (() => {
-  const table = new Float32Array(256);
-  for (let x = 0; x < 256; x++) table[x] = Math.fround(Math.fround(Math.fround(x / 255) - 0.5) * 2);
-  return table;
-})();
-
 export type ChannelOrder = 'rgb' | 'bgr';
 
-/** Interleaved 3-channel bytes → float32 model input in `tensor`, RGB order, swapping from BGR when asked. */
+/**
+ * Interleaved 3-channel bytes → float32 model input in `tensor`, RGB order, swapping from BGR when asked: each byte
+ * becomes ((byte/255) − 0.5)·2, every step rounded to float32 exactly as numpy does it on a float32 array.
+ */
 export function writeModelTensor(pixels: Uint8Array, tensor: Float32Array, order: ChannelOrder = 'rgb'): void {
   if (tensor.length !== pixels.length) {
     throw new Error(`tensor holds ${tensor.length} values, the image has ${pixels.length}`);
   }
-  const table = SCALED;
-  if (order === 'rgb') {
-    for (let i = 0; i < pixels.length; i++) tensor[i] = table[pixels[i]!]!;
-  } else {
-    for (let i = 0; i + 2 < pixels.length; i += 3) {
-      tensor[i] = table[pixels[i + 2]!]!;
-      tensor[i + 1] = table[pixels[i + 1]!]!;
-      tensor[i + 2] = table[pixels[i]!]!;
-    }
-  }
+  scaleToFloats(pixels, tensor, order === 'bgr');
 }

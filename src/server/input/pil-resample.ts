@@ -5,6 +5,8 @@
  * the axes that grow go through this instead. Each pass is separable and works on interleaved pixels, any channels.
  */
 
+import { resampleRows } from './pixel-kernels.js';
+
 const PRECISION_BITS = 22;
 const ROUNDING = 1 << (PRECISION_BITS - 1);
 const LANCZOS_SUPPORT = 3;
@@ -102,8 +104,8 @@ export function resampleVertical(image: Pixels, outHeight: number, into?: Uint8A
   const { data, width, height, channels } = image;
   const stride = width * channels;
   const out = into?.subarray(0, outHeight * stride) ?? new Uint8Array(outHeight * stride);
-  // One line whose positions are the rows: each output row is a weighted sum of input rows, sample by sample.
-  resampleLines(data, out, { lines: 1, inSize: height, step: stride }, lanczosCoefficients(height, outHeight));
+  // Each output row is a weighted sum of whole input rows: 16 samples at a time in WebAssembly SIMD.
+  resampleRows(data, stride, lanczosCoefficients(height, outHeight), out);
   return { data: out, width, height: outHeight, channels };
 }
 
@@ -116,7 +118,8 @@ interface Lines {
 
 /**
  * Every growing axis has exactly this many taps (support 3 at filter scale 1, ⌈3⌉·2+1), and growing axes are what the
- * serving path resamples here (libvips shrinks). sevenTaps spells them out: V8 keeps the weights in registers and the
+ * serving path resamples here (libvips shrinks). The horizontal pass reads each output's taps `channels` bytes apart,
+ * which does not suit 16-sample vectors as the vertical pass's whole rows do, so it stays here. sevenTaps spells them out: V8 keeps the weights in registers and the
  * sum needs no inner loop, 1.6–2.3× faster than anyTaps. Taps past the line's end have weight 0, so they read its last
  * position instead (any position gives the same sum), and the integer sum is Pillow's.
  */

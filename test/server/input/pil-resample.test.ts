@@ -58,6 +58,24 @@ const PILLOW = {
   ],
 };
 
+/** Pillow's sum over each output's taps, one axis, written as plainly as possible. */
+function plainSum(data: Uint8Array, inSize: number, outSize: number, step: number, lines: number, lineStep: number) {
+  const { kernelSize, bounds, weights } = lanczosCoefficients(inSize, outSize);
+  const out: number[] = [];
+  for (let line = 0; line < lines; line++) {
+    for (let o = 0; o < outSize; o++) {
+      for (let c = 0; c < step; c++) {
+        let sum = 1 << 21;
+        for (let k = 0; k < bounds[o * 2 + 1]!; k++) {
+          sum += data[line * lineStep + (bounds[o * 2]! + k) * step + c]! * weights[o * kernelSize + k]!;
+        }
+        out.push(Math.min(255, Math.max(0, sum >> 22)));
+      }
+    }
+  }
+  return out;
+}
+
 describe('Pillow-compatible lanczos', () => {
   it('matches Pillow upscaling grey on both axes', () => {
     expect(Array.from(pillowResize(pattern(7, 5, 1), 12, 9).data)).toEqual(PILLOW.grey7x5to12x9);
@@ -81,30 +99,6 @@ describe('Pillow-compatible lanczos', () => {
   });
 
   it('spells out the seven upscale taps to the integer of the plain weighted sum, edges included', () => {
-    /** Pillow's sum over each output's taps, one axis, written as plainly as possible. */
-    function plainSum(
-      data: Uint8Array,
-      inSize: number,
-      outSize: number,
-      step: number,
-      lines: number,
-      lineStep: number,
-    ) {
-      const { kernelSize, bounds, weights } = lanczosCoefficients(inSize, outSize);
-      const out: number[] = [];
-      for (let line = 0; line < lines; line++) {
-        for (let o = 0; o < outSize; o++) {
-          for (let c = 0; c < step; c++) {
-            let sum = 1 << 21;
-            for (let k = 0; k < bounds[o * 2 + 1]!; k++) {
-              sum += data[line * lineStep + (bounds[o * 2]! + k) * step + c]! * weights[o * kernelSize + k]!;
-            }
-            out.push(Math.min(255, Math.max(0, sum >> 22)));
-          }
-        }
-      }
-      return out;
-    }
     for (const [inSize, outSize, channels] of [
       [213, 299, 3],
       [32, 299, 1],
@@ -120,6 +114,29 @@ describe('Pillow-compatible lanczos', () => {
       const vertical = resampleVertical(down, outSize).data;
       const byColumn = plainSum(down.data, inSize, outSize, lines * channels, 1, 0);
       expect(Array.from(vertical)).toEqual(byColumn);
+    }
+  });
+
+  it('resamples rows in WebAssembly to the integer of the plain weighted sum: any kernel, any stride, any size', () => {
+    // Shrinking kernels (15 and 41 taps), strides that are no multiple of the 16-sample vectors, and a large image
+    // between small ones (the module's memory grows, and what was laid out before must not leak into what follows).
+    for (const [inSize, outSize, width, channels] of [
+      [7, 12, 1, 1],
+      [640, 299, 17, 3],
+      [213, 299, 299, 3],
+      [1920, 299, 16, 4],
+      [9, 5, 5, 3],
+      [1080, 1079, 160, 3],
+      [3, 10, 2, 4],
+    ] as const) {
+      const image = pattern(width, inSize, channels);
+      const stride = width * channels;
+      const out = new Uint8Array(outSize * stride + 40).fill(7);
+      const resampled = resampleVertical(image, outSize, out);
+      expect(resampled.data.buffer).toBe(out.buffer);
+      expect(Array.from(resampled.data)).toEqual(plainSum(image.data, inSize, outSize, stride, 1, 0));
+      // Not a byte past the rows asked for, though the kernel writes whole vectors.
+      expect(out.subarray(outSize * stride).every((v) => v === 7)).toBe(true);
     }
   });
 
