@@ -1,11 +1,11 @@
-;; The two per-pixel loops of the serving path in WebAssembly SIMD (pixel-kernels.ts lays out the memory and calls
-;; them; scripts/build-wasm.mjs compiles this file into src/gen at build time). Both are plain loops that V8 does not
+;; The per-pixel loops of the serving path in WebAssembly SIMD (pixel-kernels.ts lays out the memory and calls them;
+;; scripts/build-wasm.mjs compiles this file into src/gen at build time). They are plain loops that V8 does not
 ;; vectorise: here each step handles 16 samples, about ten times faster than the same integer arithmetic in
 ;; JavaScript. The arithmetic is Pillow's and numpy's to the bit (tested against Pillow's own outputs, a plain weighted
 ;; sum and the float32 formula).
 ;;
-;; Both kernels read and write whole 16-sample vectors, so they run up to 15 bytes past a row's end (and 60 bytes past
-;; the float output's end); the caller leaves that slack after every region.
+;; The kernels read and write whole vectors (16 bytes, 4 floats, a 4-byte pixel), so they run up to 15 bytes past a
+;; row's end (60 past the floats' end); the caller leaves 64 bytes of slack after every region.
 (module
   (memory (export "memory") 1)
 
@@ -75,6 +75,28 @@
         (local.set $weights (i32.add (local.get $weights) (i32.shl (local.get $kernelSize) (i32.const 2))))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
         (br $rows))))
+
+  ;; Pixels of `channels` bytes (1 to 4), `rows` × `cols` → `cols` × `rows`: the horizontal pass is resampleRows on the
+  ;; transposed image, transposed back. Written in output order, four bytes at a time: the extra bytes of each store
+  ;; land on the next output pixel, which is written right after it (and past the last, in the caller's slack).
+  (func (export "transpose") (param $src i32) (param $rows i32) (param $cols i32) (param $channels i32) (param $dst i32)
+    (local $x i32) (local $y i32) (local $at i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.mul (local.get $cols) (local.get $channels)))
+    (block $colsDone
+      (loop $cols
+        (br_if $colsDone (i32.ge_u (local.get $x) (local.get $cols)))
+        (local.set $at (i32.add (local.get $src) (i32.mul (local.get $x) (local.get $channels))))
+        (local.set $y (i32.const 0))
+        (block $rowsDone
+          (loop $rows
+            (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $rows)))
+            (i32.store align=1 (local.get $dst) (i32.load align=1 (local.get $at)))
+            (local.set $dst (i32.add (local.get $dst) (local.get $channels)))
+            (local.set $at (i32.add (local.get $at) (local.get $rowBytes)))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br $rows)))
+        (local.set $x (i32.add (local.get $x) (i32.const 1)))
+        (br $cols))))
 
   ;; ModelHub's scaling of `count` bytes to float32 at `dst`: ((byte / 255) − 0.5) · 2, each step rounded to float32
   ;; as numpy does it on a float32 array (a float32 division, then exact subtraction and doubling).

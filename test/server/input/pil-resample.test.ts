@@ -98,7 +98,7 @@ describe('Pillow-compatible lanczos', () => {
     expect(out.data.every((v) => v === 201)).toBe(true);
   });
 
-  it('spells out the seven upscale taps to the integer of the plain weighted sum, edges included', () => {
+  it('resamples both axes to the integer of the plain weighted sum when growing (seven taps), edges included', () => {
     for (const [inSize, outSize, channels] of [
       [213, 299, 3],
       [32, 299, 1],
@@ -117,25 +117,35 @@ describe('Pillow-compatible lanczos', () => {
     }
   });
 
-  it('resamples rows in WebAssembly to the integer of the plain weighted sum: any kernel, any stride, any size', () => {
-    // Shrinking kernels (15 and 41 taps), strides that are no multiple of the 16-sample vectors, and a large image
-    // between small ones (the module's memory grows, and what was laid out before must not leak into what follows).
-    for (const [inSize, outSize, width, channels] of [
+  it('resamples in WebAssembly to the integer of the plain weighted sum: any kernel, any stride, any size', () => {
+    // Shrinking kernels (15 and 41 taps), 1 to 4 channels, rows that are no multiple of the 16-sample vectors, and a
+    // large image between small ones (the module's memory grows, and what was laid out before must not leak into what
+    // follows). Each case runs down the columns (vertical pass) and along the rows (horizontal pass) of `lines` lines.
+    for (const [inSize, outSize, lines, channels] of [
       [7, 12, 1, 1],
       [640, 299, 17, 3],
       [213, 299, 299, 3],
       [1920, 299, 16, 4],
-      [9, 5, 5, 3],
+      [9, 5, 5, 2],
       [1080, 1079, 160, 3],
       [3, 10, 2, 4],
     ] as const) {
-      const image = pattern(width, inSize, channels);
-      const stride = width * channels;
+      const down = pattern(lines, inSize, channels);
+      const stride = lines * channels;
       const out = new Uint8Array(outSize * stride + 40).fill(7);
-      const resampled = resampleVertical(image, outSize, out);
-      expect(resampled.data.buffer).toBe(out.buffer);
-      expect(Array.from(resampled.data)).toEqual(plainSum(image.data, inSize, outSize, stride, 1, 0));
-      // Not a byte past the rows asked for, though the kernel writes whole vectors.
+      const vertical = resampleVertical(down, outSize, out);
+      expect(vertical.data.buffer).toBe(out.buffer);
+      expect(Array.from(vertical.data)).toEqual(plainSum(down.data, inSize, outSize, stride, 1, 0));
+      // Not a byte past the image asked for, though the kernels write whole vectors.
+      expect(out.subarray(outSize * stride).every((v) => v === 7)).toBe(true);
+
+      const across = pattern(inSize, lines, channels);
+      out.fill(7);
+      const horizontal = resampleHorizontal(across, outSize, out);
+      expect(horizontal.data.buffer).toBe(out.buffer);
+      expect(Array.from(horizontal.data)).toEqual(
+        plainSum(across.data, inSize, outSize, channels, lines, inSize * channels),
+      );
       expect(out.subarray(outSize * stride).every((v) => v === 7)).toBe(true);
     }
   });
