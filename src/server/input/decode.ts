@@ -14,8 +14,8 @@ import { checkDims, type ImageDims } from './validate.js';
  * Decodes, validates and preprocesses one image the way ModelHub does (no EXIF rotation, embedded ICC profiles
  * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding and shrinking run
  * on libuv's pool through sharp, except a small sequential JPEG's decode (jpeg-turbo.ts); the calling thread does the
- * byte → float conversion and, for an image smaller than the target on some axis, Pillow's lanczos on that axis (a few
- * ms at most). The floats are written into `tensor` (the model's input size), which the serving path takes from a
+ * byte → float conversion and, for an image smaller than the target on some axis, Pillow's lanczos on that axis (in
+ * WebAssembly SIMD: well under a millisecond). The floats are written into `tensor` (the model's input size), which the serving path takes from a
  * reused pool.
  */
 export async function decodeImage(

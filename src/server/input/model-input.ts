@@ -23,7 +23,7 @@ import { scaleToFloats } from './pixel-kernels.js';
  * read (the header's, no EXIF rotation).
  *
  * Axes that shrink are resized by libvips (lanczos3, within a few levels of PIL); axes that grow are resized by
- * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. The JS work is bounded:
+ * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. This thread's work is bounded:
  * a growing axis is under targetSize long and the other one is already at most targetSize.
  */
 export async function resizeInto(

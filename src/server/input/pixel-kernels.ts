@@ -46,12 +46,9 @@ export function resampleRows(
   const { outSize, kernelSize, bounds, weights } = coefficients;
   const outBytes = outSize * stride;
   const [src, dst, boundsAt, weightsAt] = layout(data.length, outBytes, bounds.byteLength, weights.byteLength);
-  const { buffer } = kernels.memory;
-  new Uint8Array(buffer, src, data.length).set(data);
-  new Int32Array(buffer, boundsAt, bounds.length).set(bounds);
-  new Int32Array(buffer, weightsAt, weights.length).set(weights);
+  copyIn(data, src, coefficients, boundsAt, weightsAt);
   kernels.resampleRows(src, stride, dst, outSize, boundsAt, weightsAt, kernelSize);
-  out.set(new Uint8Array(buffer, dst, outBytes));
+  out.set(new Uint8Array(kernels.memory.buffer, dst, outBytes));
 }
 
 /**
@@ -76,14 +73,25 @@ export function resampleColumns(
     bounds.byteLength,
     weights.byteLength,
   );
+  copyIn(data, src, coefficients, boundsAt, weightsAt);
+  kernels.transpose(src, height, width, channels, transposed);
+  kernels.resampleRows(transposed, height * channels, resampled, outSize, boundsAt, weightsAt, kernelSize);
+  kernels.transpose(resampled, outSize, height, channels, dst);
+  out.set(new Uint8Array(kernels.memory.buffer, dst, outBytes));
+}
+
+/** The image's bytes and the pass's coefficients into the memory, at offsets from layout(). */
+function copyIn(
+  data: Uint8Array,
+  src: number,
+  { bounds, weights }: ResampleCoefficients,
+  boundsAt: number,
+  weightsAt: number,
+): void {
   const { buffer } = kernels.memory;
   new Uint8Array(buffer, src, data.length).set(data);
   new Int32Array(buffer, boundsAt, bounds.length).set(bounds);
   new Int32Array(buffer, weightsAt, weights.length).set(weights);
-  kernels.transpose(src, height, width, channels, transposed);
-  kernels.resampleRows(transposed, height * channels, resampled, outSize, boundsAt, weightsAt, kernelSize);
-  kernels.transpose(resampled, outSize, height, channels, dst);
-  out.set(new Uint8Array(buffer, dst, outBytes));
 }
 
 /**
