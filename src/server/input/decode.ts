@@ -5,7 +5,7 @@ import { Code, invalidArgument, ServiceError } from '../errors.js';
 import { readImageHeader, type ImageHeader } from './header.js';
 import { encodedFormatsOf, type EncodedFormat, type InputLimits } from './limits.js';
 import { decodeJpegHere, decodesHere } from './jpeg-turbo.js';
-import { growInto, resizeInto } from './model-input.js';
+import { resizeInto, resizePixelsInto } from './model-input.js';
 import type { PreparedImage } from './prepared-image.js';
 import { sniffFormat } from './sniff.js';
 import { checkDims, type ImageDims } from './validate.js';
@@ -37,7 +37,7 @@ export async function decodeImage(
     const pixels =
       format === 'jpeg' && decodesHere(bytes, header, limits.targetSize) ? decodeJpegHere(bytes, header) : undefined;
     if (pixels !== undefined) {
-      growInto(pixels, limits.targetSize, tensor);
+      resizePixelsInto(pixels, limits.targetSize, tensor);
       return { tensor, ...dims, format };
     }
   }

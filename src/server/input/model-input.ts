@@ -14,6 +14,7 @@ import {
   unpremultiplyAndDropAlpha,
   type Pixels,
 } from './pil-resample.js';
+import { shrinkLikeLibvips } from './libvips-shrink.js';
 import { scaleToFloats } from './pixel-kernels.js';
 
 /**
@@ -60,6 +61,14 @@ export async function resizeInto(
     tensor,
     order,
   );
+}
+
+/**
+ * Decoded pixels (3 channels, at most MAX_SHRINK × targetSize on each axis) → the scaled floats in `tensor`: axes
+ * larger than the target shrink exactly as sharp would shrink them (libvips-shrink.ts), then growInto.
+ */
+export function resizePixelsInto(pixels: Pixels, targetSize: readonly [number, number], tensor: Float32Array): void {
+  growInto(shrinkLikeLibvips(pixels, targetSize, scratch), targetSize, tensor);
 }
 
 /**

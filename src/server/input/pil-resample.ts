@@ -25,6 +25,8 @@ function lanczos(x: number): number {
 /** For each output position: the first input index, how many inputs it reads, and their fixed-point weights. */
 export interface ResampleCoefficients {
   readonly outSize: number;
+  /** Fraction bits of the fixed-point weights: Pillow's 22, libvips' 12. */
+  readonly precisionBits: number;
   /** Weights per output position (a row of `kernelSize`, unused tail zero). */
   readonly kernelSize: number;
   /** [first, count] per output position. */
@@ -75,7 +77,7 @@ function computeLanczosCoefficients(inSize: number, outSize: number): ResampleCo
     bounds[xx * 2] = first;
     bounds[xx * 2 + 1] = count;
   }
-  return { outSize, kernelSize, bounds, weights };
+  return { outSize, precisionBits: PRECISION_BITS, kernelSize, bounds, weights };
 }
 
 /** An interleaved 8-bit image. */

@@ -24,6 +24,7 @@ interface PixelKernels {
     bounds: number,
     weights: number,
     kernelSize: number,
+    shift: number,
   ): void;
   transpose(src: number, rows: number, cols: number, channels: number, dst: number): void;
   scaleToFloats(src: number, count: number, dst: number): void;
@@ -34,7 +35,7 @@ const kernels = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(wasm
   .exports as PixelKernels;
 
 /**
- * Pillow's vertical pass: `data` holds rows of `stride` bytes (width × channels), coefficients.outSize rows are written
+ * The vertical pass (Pillow's or libvips', by the coefficients): `data` holds rows of `stride` bytes (width × channels), coefficients.outSize rows are written
  * into `out` (at least outSize × stride bytes).
  */
 export function resampleRows(
@@ -43,16 +44,16 @@ export function resampleRows(
   coefficients: ResampleCoefficients,
   out: Uint8Array,
 ): void {
-  const { outSize, kernelSize, bounds, weights } = coefficients;
+  const { outSize, kernelSize, bounds, weights, precisionBits } = coefficients;
   const outBytes = outSize * stride;
   const [src, dst, boundsAt, weightsAt] = layout(data.length, outBytes, bounds.byteLength, weights.byteLength);
   copyIn(data, src, coefficients, boundsAt, weightsAt);
-  kernels.resampleRows(src, stride, dst, outSize, boundsAt, weightsAt, kernelSize);
+  kernels.resampleRows(src, stride, dst, outSize, boundsAt, weightsAt, kernelSize, precisionBits);
   out.set(new Uint8Array(kernels.memory.buffer, dst, outBytes));
 }
 
 /**
- * Pillow's horizontal pass: each of `height` rows of `width` pixels (`channels` bytes each, at most 4) is resampled to
+ * The horizontal pass (Pillow's or libvips', by the coefficients): each of `height` rows of `width` pixels (`channels` bytes each, at most 4) is resampled to
  * coefficients.outSize pixels, written into `out`. An output pixel's taps lie `channels` bytes apart, which suits no
  * 16-sample vector; in the transposed image they are whole rows, so this is resampleRows between two transposes.
  */
@@ -63,7 +64,7 @@ export function resampleColumns(
   out: Uint8Array,
 ): void {
   const { width, height, channels } = image;
-  const { outSize, kernelSize, bounds, weights } = coefficients;
+  const { outSize, kernelSize, bounds, weights, precisionBits } = coefficients;
   const outBytes = outSize * height * channels;
   const [src, transposed, resampled, dst, boundsAt, weightsAt] = layout(
     data.length,
@@ -75,7 +76,16 @@ export function resampleColumns(
   );
   copyIn(data, src, coefficients, boundsAt, weightsAt);
   kernels.transpose(src, height, width, channels, transposed);
-  kernels.resampleRows(transposed, height * channels, resampled, outSize, boundsAt, weightsAt, kernelSize);
+  kernels.resampleRows(
+    transposed,
+    height * channels,
+    resampled,
+    outSize,
+    boundsAt,
+    weightsAt,
+    kernelSize,
+    precisionBits,
+  );
   kernels.transpose(resampled, outSize, height, channels, dst);
   out.set(new Uint8Array(kernels.memory.buffer, dst, outBytes));
 }

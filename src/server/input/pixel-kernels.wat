@@ -9,18 +9,22 @@
 (module
   (memory (export "memory") 1)
 
-  ;; Pillow's resampling along the vertical axis (Resample.c, ImagingResampleVertical_8bpc): output row y is the sum of
-  ;; input rows bounds[y].first … first + count − 1, each weighted by a 22-bit fixed-point weight, plus one half,
-  ;; shifted down by 22 and clipped to 0…255. `stride` is the bytes of one row (width × channels), shared by input and
-  ;; output; `bounds` holds [first, count] per output row (i32 pairs), `weights` `kernelSize` i32 per output row.
+  ;; Resampling along the vertical axis, Pillow's (Resample.c, ImagingResampleVertical_8bpc) and libvips' (reducev)
+  ;; alike: output row y is the sum of input rows bounds[y].first … first + count − 1, each weighted by a fixed-point
+  ;; weight with `shift` fraction bits (Pillow 22, libvips 12), plus one half, shifted down and clipped to 0…255.
+  ;; `stride` is the bytes of one row (width × channels), shared by input and output; `bounds` holds [first, count] per
+  ;; output row (i32 pairs), `weights` `kernelSize` i32 per output row.
   (func (export "resampleRows")
     (param $src i32) (param $stride i32) (param $dst i32) (param $outRows i32)
-    (param $bounds i32) (param $weights i32) (param $kernelSize i32)
+    (param $bounds i32) (param $weights i32) (param $kernelSize i32) (param $shift i32)
     (local $y i32) (local $x i32) (local $k i32) (local $count i32)
     (local $firstRow i32) (local $at i32) (local $weight i32)
     (local $bytes v128) (local $half v128) (local $w v128)
     ;; The sums of 16 samples, four i32 lanes each: |sum| < 2^31 for lanczos weights on bytes, as in Pillow's int.
+    (local $rounding i32)
     (local $sum0 v128) (local $sum1 v128) (local $sum2 v128) (local $sum3 v128)
+    ;; Both libraries start every sum at one half so that the shift rounds.
+    (local.set $rounding (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 1))))
     (block $rowsDone
       (loop $rows
         (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $outRows)))
@@ -31,8 +35,7 @@
         (block $samplesDone
           (loop $samples
             (br_if $samplesDone (i32.ge_u (local.get $x) (local.get $stride)))
-            ;; Pillow starts every sum at one half (1 << 21) so that the shift rounds.
-            (local.set $sum0 (i32x4.splat (i32.const 2097152)))
+            (local.set $sum0 (i32x4.splat (local.get $rounding)))
             (local.set $sum1 (local.get $sum0))
             (local.set $sum2 (local.get $sum0))
             (local.set $sum3 (local.get $sum0))
@@ -59,14 +62,14 @@
                 (local.set $weight (i32.add (local.get $weight) (i32.const 4)))
                 (local.set $k (i32.add (local.get $k) (i32.const 1)))
                 (br $taps)))
-            ;; Pillow's clip8: sum ≤ 0 → 0, sum ≥ 2^30 → 255, else sum >> 22. The arithmetic shift and the two
-            ;; saturating narrows (i32 → i16 signed, i16 → u8 unsigned) do exactly that.
+            ;; Pillow's clip8 and libvips' VIPS_CLIP after the shift: the arithmetic shift and the two saturating
+            ;; narrows (i32 → i16 signed, i16 → u8 unsigned) clip to 0…255.
             (v128.store align=1 (i32.add (local.get $dst) (local.get $x))
               (i8x16.narrow_i16x8_u
                 (i16x8.narrow_i32x4_s
-                  (i32x4.shr_s (local.get $sum0) (i32.const 22)) (i32x4.shr_s (local.get $sum1) (i32.const 22)))
+                  (i32x4.shr_s (local.get $sum0) (local.get $shift)) (i32x4.shr_s (local.get $sum1) (local.get $shift)))
                 (i16x8.narrow_i32x4_s
-                  (i32x4.shr_s (local.get $sum2) (i32.const 22)) (i32x4.shr_s (local.get $sum3) (i32.const 22)))))
+                  (i32x4.shr_s (local.get $sum2) (local.get $shift)) (i32x4.shr_s (local.get $sum3) (local.get $shift)))))
             (local.set $x (i32.add (local.get $x) (i32.const 16)))
             (br $samples)))
         ;; The last vector of a row ran into the next output row, which is written after it: no harm done.

@@ -4,7 +4,7 @@ import { decodeImage } from '../../../src/server/input/decode.js';
 import { readImageHeader, type ImageHeader } from '../../../src/server/input/header.js';
 import { decodeJpegHere, decodesHere } from '../../../src/server/input/jpeg-turbo.js';
 import { inputLimitsFromConfig } from '../../../src/server/input/limits.js';
-import { growInto } from '../../../src/server/input/model-input.js';
+import { growInto, resizeInto } from '../../../src/server/input/model-input.js';
 import { rgbPixels } from '../../support/images.js';
 import { differences, expectInvalid } from '../../support/input.js';
 
@@ -32,7 +32,7 @@ async function sharpsPixels(bytes: Buffer) {
   return { data: new Uint8Array(data), width: info.width, height: info.height, channels: info.channels };
 }
 
-describe('jpeg-turbo: sequential JPEGs that need no shrinking, decoded on the calling thread', () => {
+describe('jpeg-turbo: small sequential JPEGs, decoded on the calling thread', () => {
   const taken: [string, () => Promise<Buffer>][] = [
     ['baseline 4:2:0, the model size', () => picture(299, 299).jpeg({ quality: 90 }).toBuffer()],
     ['baseline 4:4:4, odd size', () => picture(33, 35, 2).jpeg({ quality: 75, chromaSubsampling: '4:4:4' }).toBuffer()],
@@ -61,11 +61,28 @@ describe('jpeg-turbo: sequential JPEGs that need no shrinking, decoded on the ca
     expect(differences(tensor, expected)).toBe(0);
   });
 
-  it('leaves to sharp progressive and CMYK files, files wider or taller than the target, and files over 1 MiB', async () => {
+  it.each([
+    ['wider than the model', 320, 213],
+    ['taller than the model', 213, 320],
+    ['twice the model on both axes', 598, 598],
+    ['one pixel over on both axes', 300, 300],
+    ['shrinking one axis by 1.5 and growing the other', 449, 120],
+  ])("a JPEG %s: shrunk here to the tensor sharp's resize gives, byte for byte", async (_name, width, height) => {
+    const bytes = await picture(width, height, width + height)
+      .jpeg({ quality: 85 })
+      .toBuffer();
+    expect(decodesHere(bytes, headerOf(bytes), TARGET)).toBe(true);
+    const expected = new Float32Array(299 * 299 * 3);
+    await resizeInto(sharp(bytes, { ignoreIcc: true, autoOrient: false }), { width, height }, TARGET, expected);
+    const { tensor } = await decodeImage(bytes, limits);
+    expect(differences(tensor, expected)).toBe(0);
+  });
+
+  it('leaves to sharp progressive and CMYK files, files over twice the target on an axis, and files over 1 MiB', async () => {
     const progressive = await picture(64, 48).jpeg({ progressive: true }).toBuffer();
     const cmyk = await picture(64, 48).toColourspace('cmyk').jpeg().toBuffer();
-    const wide = await picture(300, 48).jpeg().toBuffer();
-    const tall = await picture(48, 300).jpeg().toBuffer();
+    const wide = await picture(599, 48).jpeg().toBuffer();
+    const tall = await picture(48, 599).jpeg().toBuffer();
     const small = await picture(64, 48).jpeg().toBuffer();
     // An application segment of 64 KiB less a little, repeated: a legal file, mostly not pixels.
     const segment = Buffer.concat([Buffer.from([0xff, 0xe9, 0xff, 0xff]), Buffer.alloc(0xfffd)]);
