@@ -13,10 +13,10 @@ import { checkDims, type ImageDims } from './validate.js';
 /**
  * Decodes, validates and preprocesses one image the way ModelHub does (no EXIF rotation, embedded ICC profiles
  * ignored as PIL ignores them). Every refusal is a ServiceError with Code.INVALID_ARGUMENT. Decoding and shrinking run
- * on libuv's pool through sharp, except a small sequential JPEG's decode (jpeg-turbo.ts); the calling thread does the
- * byte → float conversion and, for an image smaller than the target on some axis, Pillow's lanczos on that axis (in
- * WebAssembly SIMD: well under a millisecond). The floats are written into `tensor` (the model's input size), which the serving path takes from a
- * reused pool.
+ * on libuv's pool through sharp, except a small sequential JPEG's (jpeg-turbo.ts, then libvips-shrink.ts: the same
+ * bytes sharp would give); the calling thread does the byte → float conversion and, for an image smaller than the
+ * target on some axis, Pillow's lanczos on that axis (in WebAssembly SIMD: well under a millisecond). The floats are
+ * written into `tensor` (the model's input size), which the serving path takes from a reused pool.
  */
 export async function decodeImage(
   bytes: Uint8Array,
@@ -28,8 +28,8 @@ export async function decodeImage(
   const what = `${label(format)} image`;
 
   // The header, read here, is checked against our limits before any pixel is decoded. A small sequential JPEG is
-  // then decoded right here (jpeg-turbo.ts) unless libjpeg-turbo finds fault with it; everything else takes one sharp
-  // pipeline, which decodes and shrinks.
+  // then decoded and shrunk right here (jpeg-turbo.ts, libvips-shrink.ts) unless libjpeg-turbo finds fault with it;
+  // everything else takes one sharp pipeline, which decodes and shrinks.
   const header = readImageHeader(bytes, format);
   if (header !== undefined) {
     const dims = dimsOf(header);
