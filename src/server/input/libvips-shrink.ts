@@ -11,7 +11,7 @@
  * 12 fraction bits instead of Pillow's 22.
  */
 
-import type { Pixels, ResampleCoefficients } from './pil-resample.js';
+import { cachedPerSize, type Pixels, type ResampleCoefficients } from './pil-resample.js';
 import { resampleColumns, resampleRows } from './pixel-kernels.js';
 
 /** Larger factors take libvips' other paths (an integer box shrink first, at ≥ 4): not reproduced here. */
@@ -62,19 +62,8 @@ function rint(x: number): number {
   return rounded - x === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
 }
 
-const cache = new Map<number, ResampleCoefficients>();
-
-/** The coefficients for one (inSize, outSize) pair, computed once; the few sizes a server sees repeat. */
-function reduceCoefficients(inSize: number, outSize: number): ResampleCoefficients {
-  const key = inSize * 65_536 + outSize;
-  let coefficients = cache.get(key);
-  if (coefficients === undefined) {
-    if (cache.size >= 64) cache.clear();
-    coefficients = computeReduceCoefficients(inSize, outSize);
-    cache.set(key, coefficients);
-  }
-  return coefficients;
-}
+/** libvips' coefficients for one (inSize, outSize) pair, computed once. */
+const reduceCoefficients = cachedPerSize(computeReduceCoefficients);
 
 function computeReduceCoefficients(inSize: number, outSize: number): ResampleCoefficients {
   const shrink = inSize / outSize;

@@ -35,22 +35,29 @@ export interface ResampleCoefficients {
 }
 
 /**
- * The coefficients for one (inSize, outSize) pair, computed once: a server sees the same few sizes (camera frames,
- * the usual photo sizes) over and over. The cache is small and simply starts over when full.
+ * `compute` memoised per (inSize, outSize) pair: a server sees the same few sizes (camera frames, the usual photo
+ * sizes) over and over. The cache is small and simply starts over when full.
  */
-export function lanczosCoefficients(inSize: number, outSize: number): ResampleCoefficients {
-  const key = inSize * 65_536 + outSize;
-  let coefficients = coefficientCache.get(key);
-  if (coefficients === undefined) {
-    if (coefficientCache.size >= COEFFICIENT_CACHE_SIZE) coefficientCache.clear();
-    coefficients = computeLanczosCoefficients(inSize, outSize);
-    coefficientCache.set(key, coefficients);
-  }
-  return coefficients;
+export function cachedPerSize(
+  compute: (inSize: number, outSize: number) => ResampleCoefficients,
+): (inSize: number, outSize: number) => ResampleCoefficients {
+  const cache = new Map<number, ResampleCoefficients>();
+  return (inSize, outSize) => {
+    const key = inSize * 65_536 + outSize;
+    let coefficients = cache.get(key);
+    if (coefficients === undefined) {
+      if (cache.size >= COEFFICIENT_CACHE_SIZE) cache.clear();
+      coefficients = compute(inSize, outSize);
+      cache.set(key, coefficients);
+    }
+    return coefficients;
+  };
 }
 
 const COEFFICIENT_CACHE_SIZE = 64;
-const coefficientCache = new Map<number, ResampleCoefficients>();
+
+/** Pillow's coefficients for one (inSize, outSize) pair, computed once. */
+export const lanczosCoefficients = cachedPerSize(computeLanczosCoefficients);
 
 function computeLanczosCoefficients(inSize: number, outSize: number): ResampleCoefficients {
   const scale = inSize / outSize;

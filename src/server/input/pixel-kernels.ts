@@ -35,8 +35,8 @@ const kernels = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(wasm
   .exports as PixelKernels;
 
 /**
- * The vertical pass (Pillow's or libvips', by the coefficients): `data` holds rows of `stride` bytes (width × channels), coefficients.outSize rows are written
- * into `out` (at least outSize × stride bytes).
+ * The vertical pass (Pillow's or libvips', by the coefficients): `data` holds rows of `stride` bytes (width ×
+ * channels), coefficients.outSize rows are written into `out` (at least outSize × stride bytes).
  */
 export function resampleRows(
   data: Uint8Array,
@@ -53,9 +53,10 @@ export function resampleRows(
 }
 
 /**
- * The horizontal pass (Pillow's or libvips', by the coefficients): each of `height` rows of `width` pixels (`channels` bytes each, at most 4) is resampled to
- * coefficients.outSize pixels, written into `out`. An output pixel's taps lie `channels` bytes apart, which suits no
- * 16-sample vector; in the transposed image they are whole rows, so this is resampleRows between two transposes.
+ * The horizontal pass (Pillow's or libvips', by the coefficients): each of `height` rows of `width` pixels
+ * (`channels` bytes each, at most 4) is resampled to coefficients.outSize pixels, written into `out`. An output
+ * pixel's taps lie `channels` bytes apart, which suits no 16-sample vector; in the transposed image they are whole
+ * rows, so this is resampleRows between two transposes.
  */
 export function resampleColumns(
   data: Uint8Array,
