@@ -2,8 +2,8 @@
  * libvips' lanczos3 shrink (reducev, then reduceh) as sharp 0.35 / libvips 8.18 runs it for `resize(w, h, { fit:
  * 'fill', kernel: 'lanczos3', fastShrinkOnLoad: false })` by a factor of at most 2 on each axis, reproduced to the
  * byte, so that a small JPEG decoded here (jpeg-turbo.ts) can be shrunk without sharp's trip through libuv's pool and
- * libvips' threads (1.2–1.5 ms on these VMs, where this takes ~0.1 ms). Tested byte for byte against sharp on many
- * sizes; any other factor still goes through sharp.
+ * libvips' threads (1.2–1.5 ms on these VMs; this shrinks a 320×213 photo's width in 0.25 ms, a 598×598 one in 1.6
+ * ms). Tested byte for byte against sharp on many sizes; any other factor still goes through sharp.
  *
  * libvips' arithmetic: 2·rint(3·shrink)+1 taps centred on (x + 0.5)·shrink − 0.5, edge pixels repeated; the masks are
  * computed at the nearest 1/64 of a pixel (VIPS_TRANSFORM_SCALE), normalised, truncated to 12-bit fixed point
