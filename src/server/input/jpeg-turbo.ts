@@ -1,8 +1,8 @@
 /**
  * Small sequential JPEGs decoded on the calling thread by libjpeg-turbo compiled to WebAssembly (the module that
- * @cwasm/jpeg-turbo ships). An image that needs no shrinking only needs decoding, and sharp's trip for that costs more
- * than the decode: libuv's pool, then libvips' own worker, which hands every 16-row strip back to the waiting thread
- * (1.2–3.7 ms for a 320×213 JPEG on these VMs, where this decodes it in ~0.4 ms). The pixels are libjpeg-turbo's own
+ * @cwasm/jpeg-turbo ships), then shrunk if need be by libvips-shrink.ts. For a small image sharp's trip costs more than
+ * the work: libuv's pool, then libvips' own worker, which hands every 16-row strip back to the waiting thread (1.2–3.7
+ * ms for a 320×213 JPEG on these VMs, where this decodes it in ~0.4 ms). The pixels are libjpeg-turbo's own
  * (islow DCT, fancy upsampling), the same library and settings libvips and Pillow decode with.
  *
  * Anything unusual goes back to sharp, which stays the last word on what is refused and why: progressive, arithmetic

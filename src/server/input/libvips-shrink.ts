@@ -28,7 +28,8 @@ export function shrinksHere(size: number, target: number): boolean {
 
 /**
  * The image shrunk to at most [height, width] on each axis as sharp would (axes already within it are left alone),
- * into the buffers `scratch` hands out; the input is not modified.
+ * into the buffers `scratch` hands out (slot 0 for the vertical pass, 1 for the horizontal); the input is not
+ * modified.
  */
 export function shrinkLikeLibvips(
   image: Pixels,
@@ -38,12 +39,12 @@ export function shrinkLikeLibvips(
   let out = image;
   // libvips reduces vertically first, then horizontally (the order changes the rounding, so it matters).
   if (out.height > height) {
-    const data = scratch(3, out.width * height * out.channels);
+    const data = scratch(0, out.width * height * out.channels);
     resampleRows(out.data, out.width * out.channels, reduceCoefficients(out.height, height), data);
     out = { ...out, data, height };
   }
   if (out.width > width) {
-    const data = scratch(4, width * out.height * out.channels);
+    const data = scratch(1, width * out.height * out.channels);
     resampleColumns(out.data, out, reduceCoefficients(out.width, width), data);
     out = { ...out, data, width };
   }

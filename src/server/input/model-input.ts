@@ -24,8 +24,8 @@ import { scaleToFloats } from './pixel-kernels.js';
  * read (the header's, no EXIF rotation).
  *
  * Axes that shrink are resized by libvips (lanczos3, within a few levels of PIL); axes that grow are resized by
- * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. This thread's work is bounded:
- * a growing axis is under targetSize long and the other one is already at most targetSize.
+ * Pillow's own filter (pil-resample.ts), where libvips would differ by whole tens of levels. This thread's work is
+ * bounded: a growing axis is under targetSize long and the other one is already at most targetSize.
  */
 export async function resizeInto(
   image: Sharp,
@@ -68,7 +68,9 @@ export async function resizeInto(
  * larger than the target shrink exactly as sharp would shrink them (libvips-shrink.ts), then growInto.
  */
 export function resizePixelsInto(pixels: Pixels, targetSize: readonly [number, number], tensor: Float32Array): void {
-  growInto(shrinkLikeLibvips(pixels, targetSize, scratch), targetSize, tensor);
+  // The shrink's buffers come after growInto's three slots.
+  const shrunk = shrinkLikeLibvips(pixels, targetSize, (slot, bytes) => scratch(GROW_SLOTS + slot, bytes));
+  growInto(shrunk, targetSize, tensor);
 }
 
 /**
@@ -99,6 +101,9 @@ export function growInto(
  * freshly allocated memory costs a page fault per 4 KiB on first touch, more than the resampling itself.
  */
 const scratchBuffers: Uint8Array[] = [];
+
+/** growInto's scratch slots: 0 horizontal pass, 1 vertical pass, 2 alpha dropped. */
+const GROW_SLOTS = 3;
 
 function scratch(slot: number, bytes: number): Uint8Array {
   const buffer = scratchBuffers[slot];
