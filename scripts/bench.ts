@@ -9,7 +9,8 @@
  *   1 caller with a 299×299 raw frame (the serving path without decoding) and a 299×299 JPEG (no resize), with the
  *   server's CPU time per request beside the bare engine's CPU time per forward, and the server's own time per call
  *   (from its log lines: decoded request to answer, and the engine run in it), so what the transport costs is the
- *   difference;
+ *   difference; then 1 and 16 callers of a server with two engine instances of half the threads each (a replica set
+ *   for throughput), the 16 divided by bare forwards just before them;
  * - PredictStream at 30 fps (a paced camera) of 640×480 raw frames, policy "all" and "latest", and of 640×480 JPEGs,
  *   "latest": answered frames/s, dropped frames, per-frame latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase;
@@ -162,7 +163,10 @@ interface ServerCall {
   readonly inferenceMs: number;
 }
 
-async function startServer(): Promise<{
+type BenchServer = Awaited<ReturnType<typeof startServer>>;
+
+/** The server process; `flags` come after the bench's own (--threads …), so they win. */
+async function startServer(flags: readonly string[] = []): Promise<{
   address: string;
   pid: number;
   /** Every Predict the server has logged so far. */
@@ -188,6 +192,7 @@ async function startServer(): Promise<{
       '256',
       '--log-level',
       'info',
+      ...flags,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...serverEnv } },
   );
@@ -301,42 +306,65 @@ async function main(): Promise<void> {
     ['16', 16, image],
   ];
   const rounds = quick ? 2 : 4;
-  for (const [label, concurrency, input] of rows) {
+  /** Calls of `input` from `concurrency` callers at once; one row of the table. */
+  const unaryRow = async (
+    label: string,
+    concurrency: number,
+    input: ImageInput,
+    target: { server: BenchServer; client: typeof client },
+    startBare: number[],
+  ) => {
     const calls = quick ? concurrency * 4 : Math.max(40, concurrency * 8);
     let cpuMs = 0;
     let seconds = 0;
-    const logged = server.calls.length;
+    const logged = target.server.calls.length;
     const run = async (count: number) => {
       const latencies: number[] = [];
       let next = 0;
-      const cpuBefore = server.cpuMs();
+      const cpuBefore = target.server.cpuMs();
       const started = performance.now();
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
           while (next++ < count) {
             const t = performance.now();
-            await client.predict(input, { topK: 5 });
+            await target.client.predict(input, { topK: 5 });
             latencies.push(performance.now() - t);
           }
         }),
       );
       seconds += (performance.now() - started) / 1000;
-      cpuMs += server.cpuMs() - cpuBefore;
+      cpuMs += target.server.cpuMs() - cpuBefore;
       return latencies;
     };
-    // One caller: rounds of bare forwards and calls. More callers keep the engine busy: the start's bare is theirs.
+    // One caller: rounds of bare forwards and calls. More callers keep the engine busy: the bare before them is theirs.
     const { bareTimes: besides, servedTimes: latencies } =
       concurrency === 1
         ? await interleaved(bareEngine, rounds, () => run(Math.ceil(calls / rounds)))
-        : { bareTimes: bareTimes, servedTimes: await run(calls) };
+        : { bareTimes: startBare, servedTimes: await run(calls) };
     const bareHere = percentile(besides, 50);
     const throughput = latencies.length / seconds;
     console.log(
       `| ${label} | ${latencies.length} | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 95))} | ` +
         `${ms(percentile(latencies, 99))} | ${throughput.toFixed(1)} | ${ms(bareHere)} | ` +
         `${(percentile(latencies, 50) / bareHere).toFixed(2)} | ${(throughput / (1000 / bareHere)).toFixed(2)} | ` +
-        `${serverOwnP50(server, logged)} | ${ms(cpuMs / latencies.length)} (${ms(bareCpu)}) | ${server.rss().toFixed(0)} |`,
+        `${serverOwnP50(target.server, logged)} | ${ms(cpuMs / latencies.length)} (${ms(bareCpu)}) | ${target.server.rss().toFixed(0)} |`,
     );
+  };
+  for (const [label, concurrency, input] of rows)
+    await unaryRow(label, concurrency, input, { server, client }, bareTimes);
+  // A replica set for throughput (see "Capacity per replica"): two engine instances of half the threads each, in a
+  // server of its own (the one above idles meanwhile), its 16 callers divided by bare forwards just before them.
+  if (threads >= 2 && threads % 2 === 0) {
+    const instances = await startServer(['--engine-instances', '2', '--threads', String(threads / 2)]);
+    const instancesClient = createModelClient(instances.address, { retry: false });
+    for (let i = 0; i < 4; i++) await instancesClient.predict(image);
+    const target = { server: instances, client: instancesClient };
+    const label = (callers: number) =>
+      `${callers}, 2 engine instances × ${threads / 2} thread${threads === 2 ? '' : 's'}`;
+    await unaryRow(label(1), 1, image, target, []);
+    await unaryRow(label(16), 16, image, target, await bareEngine.sample(quick ? 5 : 10));
+    instancesClient.close();
+    await instances.stop();
   }
 
   // An outside client: Python's grpcio (gRPC's C core) sends the very request our client sends. PyTorch's bare

@@ -111,10 +111,16 @@ export const serverConfigSchema = z.object({
     'how often --watch-weights looks at the file',
   ),
   seed: flag(wholeNumber(0, 2 ** 32 - 1).default(0), '--seed <n>', 'seed of the random default weights'),
+  engineInstances: flag(
+    wholeNumber(1, 16).default(1),
+    '--engine-instances <n>',
+    'engine workers, each with its own copy of the model (~300 MiB) and --threads threads, running at once: throughput for many callers at the cost of a lone call\'s latency (see "Capacity per replica")',
+  ),
   maxConcurrency: flag(
-    wholeNumber(1, 64).default(1),
+    wholeNumber(1, 64).optional(),
     '--max-concurrency <n>',
-    'engine runs at once (on 2 cores one run with 2 threads is fastest)',
+    'engine runs at once',
+    'the number of --engine-instances',
   ),
   maxQueue: flag(
     wholeNumber(0, 100_000).default(64),
@@ -259,7 +265,10 @@ export const serverConfigSchema = z.object({
   ),
 });
 
-export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type ServerConfig = Omit<z.output<typeof serverConfigSchema>, 'maxConcurrency'> & {
+  /** Engine runs at once: one per engine instance unless given. */
+  readonly maxConcurrency: number;
+};
 export type EngineChoice = ServerConfig['engine'];
 export type LogLevel = ServerConfig['logLevel'];
 
@@ -316,7 +325,10 @@ export function resolveServerConfig(command: Command, env: NodeJS.ProcessEnv): S
     else if (env[spec.env]) given[spec.key] = env[spec.env];
   }
   const parsed = serverConfigSchema.safeParse(given);
-  if (parsed.success) return withOtelEndpoint(command, parsed.data, env);
+  if (parsed.success) {
+    const config = { ...parsed.data, maxConcurrency: parsed.data.maxConcurrency ?? parsed.data.engineInstances };
+    return withOtelEndpoint(command, config, env);
+  }
   const issue = parsed.error.issues[0]!;
   const spec = SERVER_OPTIONS.find((s) => s.key === issue.path[0])!;
   const value = String(given[spec.key]);

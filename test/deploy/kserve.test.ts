@@ -131,7 +131,7 @@ describe('KServe manifests (deploy/kserve/)', () => {
   it('request a core per inference thread, with the thread count set explicitly', () => {
     const config = podConfig();
     expect(container.env.some((e: any) => e.name === 'XCEPTION_THREADS')).toBe(true);
-    expect(Number(container.resources.requests.cpu)).toBeGreaterThanOrEqual(config.threads * config.maxConcurrency);
+    expect(Number(container.resources.requests.cpu)).toBeGreaterThanOrEqual(config.threads * config.engineInstances);
     expect(service.spec.predictor.minReplicas).toBeGreaterThanOrEqual(2);
   });
 });

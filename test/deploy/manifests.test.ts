@@ -316,7 +316,7 @@ describe('Kubernetes manifests (deploy/)', () => {
   it('request a core per inference thread, and a memory limit no lower than the request', () => {
     const config = podConfig();
     const { requests, limits } = server.resources;
-    expect(cpuCores(requests.cpu)).toBeGreaterThanOrEqual(config.threads * config.maxConcurrency);
+    expect(cpuCores(requests.cpu)).toBeGreaterThanOrEqual(config.threads * config.engineInstances);
     // Set explicitly: the default, the number of cores Node sees, is the node's, not the pod's share of it.
     const threadsSet =
       server.env.some((e: any) => e.name === 'XCEPTION_THREADS') ||

@@ -37,6 +37,17 @@ describe('server configuration', () => {
     );
   });
 
+  it('runs as many engine runs at once as there are engine instances, unless --max-concurrency says otherwise', () => {
+    expect(parseServerConfig([], {})).toMatchObject({ engineInstances: 1, maxConcurrency: 1 });
+    expect(parseServerConfig(['--engine-instances', '2'], {})).toMatchObject({ engineInstances: 2, maxConcurrency: 2 });
+    expect(parseServerConfig([], { XCEPTION_ENGINE_INSTANCES: '3' })).toMatchObject({ maxConcurrency: 3 });
+    expect(parseServerConfig(['--engine-instances', '2', '--max-concurrency', '4'], {})).toMatchObject({
+      engineInstances: 2,
+      maxConcurrency: 4,
+    });
+    expect(() => parseServerConfig(['--engine-instances', '0'], {})).toThrow(/engine-instances/);
+  });
+
   it('refuses bad values with a message naming the option', () => {
     expect(() => parseServerConfig(['--port', 'abc'], {})).toThrow(/port/);
     expect(() => parseServerConfig(['--engine', 'torch'], {})).toThrow(/onnx, tfjs|choices/);

@@ -47,6 +47,7 @@ export function dyingEngine(
         workerBaseName: 'dying-engine-worker',
         workerData,
         health: options.health,
+        instances: options.instances,
         ...supervision,
       });
     },

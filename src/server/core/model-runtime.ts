@@ -111,6 +111,7 @@ export async function buildModelRuntime(
   started = performance.now();
   const engine = await (options.createEngine ?? createEngine)(config.engine, arch, weights, {
     threads: config.threads,
+    instances: config.engineInstances,
     spinning: config.onnxSpinning,
     health: options.health,
     // Nothing reads the weights after the engine is built (int8 calibrated above).
@@ -119,10 +120,11 @@ export async function buildModelRuntime(
   });
   const engineMs = performance.now() - started;
 
-  // One run before serving, so the first caller does not pay for lazy initialisation.
+  // One run per instance before serving (at once: each goes to an idle one), so no caller pays for lazy initialisation.
   started = performance.now();
   try {
-    await runTensors(engine, new Float32Array(engine.inputSize), 1);
+    const blank = new Float32Array(engine.inputSize);
+    await Promise.all(Array.from({ length: engine.info.instances }, () => runTensors(engine, blank, 1)));
   } catch (error) {
     await engine.close();
     throw error;

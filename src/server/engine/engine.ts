@@ -10,6 +10,8 @@ export interface EngineInfo {
   readonly backend: string;
   /** Threads one run uses. */
   readonly threads: number;
+  /** Workers, each with its own copy of the model: runs that can go at once (engine-instances.ts). */
+  readonly instances: number;
 }
 
 export interface Engine {
@@ -25,8 +27,10 @@ export interface Engine {
 }
 
 export interface EngineOptions {
-  /** Intra-op threads; defaults to the machine's cores. */
+  /** Intra-op threads (of each instance); defaults to the machine's cores. */
   readonly threads?: number;
+  /** Workers, each with its own copy of the model and `threads` threads (engine-instances.ts); 1 by default. */
+  readonly instances?: number;
   /** Told when the engine's worker fails, is replaced, or is given up on. */
   readonly health?: EngineHealthEvents;
   /** The engine may take the weights' memory (the caller must not use them afterwards): no copy of 88 MB is made. */

@@ -8,6 +8,7 @@
 import { imageSize, type Architecture } from '../model/architecture.js';
 import type { Engine, EngineHealthEvents } from './engine.js';
 import { EngineFaultError } from './engine-fault.js';
+import { EngineInstances } from './engine-instances.js';
 import type { TensorSlab } from './tensor-slab.js';
 import { WorkerClient, type ReadyReply, type WorkerClientOptions } from './worker-client.js';
 
@@ -21,24 +22,30 @@ export interface SupervisedWorkerOptions extends Omit<WorkerClientOptions, 'onFa
 export const DEFAULT_MAX_FAULTS = 3;
 export const DEFAULT_FAULT_WINDOW_MS = 60_000;
 
-/** An Engine serving `arch` from a supervised worker; `backendNote` is appended to the backend's description. */
+/**
+ * An Engine serving `arch` from `instances` supervised workers (engine-instances.ts; one by default); `backendNote` is
+ * appended to the backend's description.
+ */
 export async function startSupervisedEngine(
   arch: Architecture,
-  options: SupervisedWorkerOptions,
+  { instances = 1, health = {}, ...options }: SupervisedWorkerOptions & { readonly instances?: number },
   backendNote?: string,
 ): Promise<Engine> {
-  const worker = await SupervisedWorker.start(options);
-  const { backend, threads } = worker.ready;
+  const workers = await EngineInstances.start(instances, health, (events) =>
+    SupervisedWorker.start({ ...options, health: events }),
+  );
+  const { backend, threads } = workers.ready;
   return {
     info: {
       engine: options.engine,
       backend: backendNote === undefined ? backend : `${backend} (${backendNote})`,
       threads,
+      instances: workers.count,
     },
     inputSize: imageSize(arch),
     outputSize: arch.classes,
-    run: (slabs) => worker.run(slabs),
-    close: () => worker.close(),
+    run: (slabs) => workers.run(slabs),
+    close: () => workers.close(),
   };
 }
 
@@ -79,6 +86,11 @@ export class SupervisedWorker {
     supervisor = new SupervisedWorker(worker, health, maxFaults, faultWindowMs, first.ready);
     supervisor.current = first;
     return supervisor;
+  }
+
+  /** Whether a worker takes runs now (false while a fresh one starts, after giving up, and once closed). */
+  get up(): boolean {
+    return this.current !== undefined;
   }
 
   /** Runs on the current worker, or on the fresh one once it is up. */

@@ -39,6 +39,7 @@ export async function createOnnxEngine(
     workerBaseName: 'onnx-worker',
     workerData: await onnxWorkerData(arch, weights, options),
     health: options.health,
+    instances: options.instances,
   });
 }
 

@@ -39,7 +39,14 @@ function startTfjsEngine(
   const workerData: TfjsWorkerData = { arch, weights, threads };
   return startSupervisedEngine(
     arch,
-    { engine: 'tfjs', moduleUrl: import.meta.url, workerBaseName: 'tfjs-worker', workerData, health: options.health },
+    {
+      engine: 'tfjs',
+      moduleUrl: import.meta.url,
+      workerBaseName: 'tfjs-worker',
+      workerData,
+      health: options.health,
+      instances: options.instances,
+    },
     note,
   );
 }

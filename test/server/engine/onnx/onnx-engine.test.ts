@@ -171,7 +171,7 @@ describe('onnx engine vs the Float64 reference', () => {
     const engine = await createOnnxEngine(arch, randomWeights(arch, 1), { threads: 1 });
     try {
       await expect(runTensors(engine, new Float32Array(10), 1)).rejects.toThrow(/batch 1 needs 3072/);
-      expect(engine.info).toEqual({ engine: 'onnx', backend: 'onnxruntime-node cpu', threads: 1 });
+      expect(engine.info).toEqual({ engine: 'onnx', backend: 'onnxruntime-node cpu', threads: 1, instances: 1 });
     } finally {
       await engine.close();
     }

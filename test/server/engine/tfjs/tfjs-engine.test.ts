@@ -64,7 +64,7 @@ describe('tfjs engine on a tiny architecture', () => {
   });
 
   it('matches the reference evaluator with one thread', async () => {
-    expect(engine.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(1) });
+    expect(engine.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(1), instances: 1 });
     const output = await runTensors(engine, input, batch);
     expect(output).toBeInstanceOf(Float32Array);
     expect(maxAbsDiff(output, expected)).toBeLessThan(1e-5);
@@ -75,7 +75,7 @@ describe('tfjs engine on a tiny architecture', () => {
   it('matches the reference evaluator with two threads (the threaded wasm build where tfjs-node is absent)', async () => {
     const threaded = await createTfjsEngine(arch, weights, { threads: 2 });
     try {
-      expect(threaded.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(2) });
+      expect(threaded.info).toEqual({ engine: 'tfjs', ...expectedTfjsBackend(2), instances: 1 });
       expect(maxAbsDiff(await runTensors(threaded, input, batch), expected)).toBeLessThan(1e-5);
     } finally {
       await threaded.close();

@@ -1,0 +1,217 @@
+/**
+ * An engine of several instances (engine-instances.ts, `--engine-instances`), with the dying engine: the production
+ * onnx engine whose worker dies on demand, and whose runs asked to die can be held in flight. A held run occupies its
+ * worker, so a run that finishes meanwhile ran on another one: runs go at once, to the idle worker. Health is the
+ * engine's as a whole. And a server started with --engine-instances 2 runs two requests at once, end to end.
+ */
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PixelFormat,
+  type Metadata,
+  type ModelServiceClient,
+  type PredictResponse,
+} from '../../../src/gen/modelhub/v1/model_service.js';
+import type { Engine, EngineHealthEvents } from '../../../src/server/engine/engine.js';
+import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
+import { runTensors } from '../../../src/server/engine/tensor-slab.js';
+import { imageSize } from '../../../src/server/model/architecture.js';
+import { deathFrame, deathInput, dyingEngine, type DyingEngine } from '../../support/dying-engine.js';
+import { settled, unary } from '../../support/grpc.js';
+import { tinyXception } from '../../support/hdf5-writer.js';
+import { rgbPixels } from '../../support/images.js';
+import { waitFor } from '../../support/poll.js';
+import { evaluateReference, prng, randomWeights, uniform } from '../../support/reference-model.js';
+import { modelClient, startTestServer, type TestServer } from '../../support/server.js';
+
+/** A small network of Xception's kinds of layers: workers start in a moment. */
+const arch = tinyXception(10);
+const weights = randomWeights(arch, 3);
+const size = imageSize(arch);
+const image = uniform(prng(9), size, -1, 1);
+const expected = evaluateReference(arch, weights, image, 1);
+
+function expectCorrect(output: Float32Array): void {
+  expect(output).toHaveLength(arch.classes);
+  let max = 0;
+  for (let i = 0; i < output.length; i++) max = Math.max(max, Math.abs(output[i]! - expected[i]!));
+  expect(max).toBeLessThan(1e-5);
+}
+
+const run = (engine: Engine): Promise<Float32Array> => runTensors(engine, image, 1);
+/** A run whose worker dies once the run is let go (held in flight while the dying engine holds deaths). */
+const kill = (engine: Engine): Promise<Float32Array> => runTensors(engine, deathInput('exit', size, image), 1);
+
+/** A promise and whether it has settled yet. */
+function tracked<T>(promise: Promise<T>): { readonly promise: Promise<T>; settled(): boolean } {
+  let done = false;
+  const settledPromise = promise.finally(() => {
+    done = true;
+  });
+  settledPromise.catch(() => {});
+  return { promise: settledPromise, settled: () => done };
+}
+
+async function expectFault(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => expect.unreachable('the run succeeded') as never,
+    (e: Error) => e,
+  );
+  expect(error).toBeInstanceOf(EngineFaultError);
+  expect(error.message).toMatch(message);
+}
+
+function healthLog(): { readonly events: string[]; readonly health: EngineHealthEvents } {
+  const events: string[] = [];
+  return {
+    events,
+    health: {
+      onFault: () => events.push('fault'),
+      onRestarted: () => events.push('restarted'),
+      onGaveUp: () => events.push('gaveUp'),
+    },
+  };
+}
+
+async function withInstances(
+  dying: DyingEngine,
+  health: EngineHealthEvents,
+  test: (engine: Engine) => Promise<void>,
+): Promise<void> {
+  const engine = await dying.create('onnx', arch, weights, { threads: 1, instances: 2, health });
+  try {
+    await test(engine);
+  } finally {
+    dying.holdStarts(false);
+    dying.holdDeaths(false);
+    await engine.close();
+  }
+  await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end after close()');
+}
+
+describe('an engine of two instances', () => {
+  it('starts a worker per instance and runs a second image while the first is still in flight', async () => {
+    const dying = dyingEngine();
+    const log = healthLog();
+    await withInstances(dying, log.health, async (engine) => {
+      expect(engine.info).toMatchObject({ engine: 'onnx', threads: 1, instances: 2 });
+      expect(dying.started()).toBe(2);
+      expect(dying.liveWorkers()).toBe(2);
+
+      dying.holdDeaths(true);
+      const held = tracked(kill(engine));
+      // The held run keeps its worker; these go to the other one, one after another, and finish.
+      for (let i = 0; i < 3; i++) expectCorrect(await run(engine));
+      expect(held.settled()).toBe(false);
+
+      dying.holdDeaths(false);
+      await expectFault(held.promise, /died during this run/);
+      expect(log.events).toEqual(['fault']);
+      await waitFor(() => log.events.length === 2, 10_000, 'the failed instance to be replaced');
+      expect(log.events).toEqual(['fault', 'restarted']);
+      expect(dying.started()).toBe(3);
+      expectCorrect(await run(engine));
+    });
+  });
+
+  it('sends runs to the instance that is up while the other is being replaced', async () => {
+    const dying = dyingEngine();
+    const log = healthLog();
+    await withInstances(dying, log.health, async (engine) => {
+      dying.holdStarts(true);
+      await expectFault(kill(engine), /died during this run/);
+      await waitFor(() => dying.started() === 3, 10_000, 'the fresh worker to start');
+      // Its replacement is held before it is ready: the runs go to the instance that is up, and nothing waits.
+      for (let i = 0; i < 3; i++) expectCorrect(await run(engine));
+      expect(log.events).toEqual(['fault']);
+      dying.holdStarts(false);
+      await waitFor(() => log.events.length === 2, 10_000, 'the replacement to be ready');
+      expect(log.events).toEqual(['fault', 'restarted']);
+    });
+  });
+
+  it('is up again only once every instance is: one "restarted" after both were replaced', async () => {
+    const dying = dyingEngine();
+    const log = healthLog();
+    await withInstances(dying, log.health, async (engine) => {
+      dying.holdStarts(true);
+      await expectFault(kill(engine), /died during this run/);
+      // The first instance is down: this one goes to the second, which dies too.
+      await expectFault(kill(engine), /died during this run/);
+      expect(log.events).toEqual(['fault', 'fault']);
+      await waitFor(() => dying.started() === 4, 10_000, 'both fresh workers to start');
+      dying.holdStarts(false);
+      await waitFor(() => log.events.length === 3, 10_000, 'the engine to be up again');
+      expect(log.events).toEqual(['fault', 'fault', 'restarted']);
+      // Up means both: a held run on one and a run that finishes on the other.
+      dying.holdDeaths(true);
+      const held = tracked(kill(engine));
+      expectCorrect(await run(engine));
+      expect(held.settled()).toBe(false);
+      dying.holdDeaths(false);
+      await expectFault(held.promise, /died during this run/);
+    });
+  });
+
+  it('refuses every run once one instance is given up on, though the other is still up', async () => {
+    const dying = dyingEngine({ maxFaults: 1 });
+    const log = healthLog();
+    await withInstances(dying, log.health, async (engine) => {
+      await expectFault(kill(engine), /died during this run/);
+      expect(log.events).toEqual(['gaveUp']);
+      await expectFault(run(engine), /was given up on/);
+      await expectFault(run(engine), /was given up on/);
+    });
+  });
+
+  it('fails to start as a whole, leaving no worker running, when one instance fails to start', async () => {
+    const dying = dyingEngine();
+    dying.failStarts(true);
+    await expect(dying.create('onnx', arch, weights, { threads: 1, instances: 2 })).rejects.toThrow(/failed to start/);
+    await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end');
+  });
+});
+
+describe('a server with --engine-instances 2', () => {
+  const dying = dyingEngine();
+  let server: TestServer;
+  let client: ModelServiceClient;
+
+  beforeAll(async () => {
+    server = await startTestServer(['--engine-instances', '2', '--threads', '1'], { createEngine: dying.create });
+    client = modelClient(server.address);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    dying.holdDeaths(false);
+    await server?.shutdown(500);
+  });
+
+  const predict = (frame: Buffer, id: string) =>
+    settled(client.predict.bind(client), {
+      id,
+      topK: 5,
+      input: { $case: 'raw', value: { width: 299, height: 299, format: PixelFormat.PIXEL_FORMAT_RGB8, data: frame } },
+    });
+
+  it('runs two requests at once: one answers while the other is still in the engine', async () => {
+    const { runtime } = await unary<object, Metadata>(client.getMetadata.bind(client), {});
+    expect(runtime).toMatchObject({ threads: 1, maxConcurrency: 2 });
+    expect(dying.started()).toBe(2);
+
+    dying.holdDeaths(true);
+    const held = tracked(predict(deathFrame('exit'), 'held'));
+    for (let i = 0; i < 2; i++) {
+      const answer = await predict(rgbPixels(299, 299, 20 + i), `beside-${i}`);
+      expect(answer).not.toBeInstanceOf(Error);
+      expect((answer as PredictResponse).outputs[0]!.prediction).toHaveLength(5);
+    }
+    expect(held.settled()).toBe(false);
+
+    dying.holdDeaths(false);
+    const death = (await held.promise) as ServiceError;
+    expect(death).toBeInstanceOf(Error);
+    expect(death.code).toBe(status.UNAVAILABLE);
+  });
+});
