@@ -10,7 +10,7 @@
  *   server's CPU time per request beside the bare engine's CPU time per forward, and the server's own time per call
  *   (from its log lines: decoded request to answer, and the engine run in it), so what the transport costs is the
  *   difference; then 1 and 16 callers of a server with two engine instances of half the threads each (a replica set
- *   for throughput), the 16 divided by bare forwards just before them;
+ *   for throughput); more than one caller is divided by bare forwards just before them;
  * - PredictStream at 30 fps (a paced camera) of 640×480 raw frames, policy "all" and "latest", and of 640×480 JPEGs,
  *   "latest": answered frames/s, dropped frames, per-frame latency (send → answer);
  * - the server's RSS (from /proc) before and after each phase;
@@ -312,7 +312,6 @@ async function main(): Promise<void> {
     concurrency: number,
     input: ImageInput,
     target: { server: BenchServer; client: typeof client },
-    startBare: number[],
   ) => {
     const calls = quick ? concurrency * 4 : Math.max(40, concurrency * 8);
     let cpuMs = 0;
@@ -336,11 +335,11 @@ async function main(): Promise<void> {
       cpuMs += target.server.cpuMs() - cpuBefore;
       return latencies;
     };
-    // One caller: rounds of bare forwards and calls. More callers keep the engine busy: the bare before them is theirs.
+    // One caller: rounds of bare forwards and calls. More callers keep the engine busy: bare forwards just before them.
     const { bareTimes: besides, servedTimes: latencies } =
       concurrency === 1
         ? await interleaved(bareEngine, rounds, () => run(Math.ceil(calls / rounds)))
-        : { bareTimes: startBare, servedTimes: await run(calls) };
+        : { bareTimes: await bareEngine.sample(quick ? 5 : 10), servedTimes: await run(calls) };
     const bareHere = percentile(besides, 50);
     const throughput = latencies.length / seconds;
     console.log(
@@ -350,10 +349,9 @@ async function main(): Promise<void> {
         `${serverOwnP50(target.server, logged)} | ${ms(cpuMs / latencies.length)} (${ms(bareCpu)}) | ${target.server.rss().toFixed(0)} |`,
     );
   };
-  for (const [label, concurrency, input] of rows)
-    await unaryRow(label, concurrency, input, { server, client }, bareTimes);
+  for (const [label, concurrency, input] of rows) await unaryRow(label, concurrency, input, { server, client });
   // A replica set for throughput (see "Capacity per replica"): two engine instances of half the threads each, in a
-  // server of its own (the one above idles meanwhile), its 16 callers divided by bare forwards just before them.
+  // server of its own (the one above idles meanwhile).
   if (threads >= 2 && threads % 2 === 0) {
     const instances = await startServer(['--engine-instances', '2', '--threads', String(threads / 2)]);
     const instancesClient = createModelClient(instances.address, { retry: false });
@@ -361,8 +359,8 @@ async function main(): Promise<void> {
     const target = { server: instances, client: instancesClient };
     const label = (callers: number) =>
       `${callers}, 2 engine instances × ${threads / 2} thread${threads === 2 ? '' : 's'}`;
-    await unaryRow(label(1), 1, image, target, []);
-    await unaryRow(label(16), 16, image, target, await bareEngine.sample(quick ? 5 : 10));
+    await unaryRow(label(1), 1, image, target);
+    await unaryRow(label(16), 16, image, target);
     instancesClient.close();
     await instances.stop();
   }
