@@ -4,12 +4,16 @@
  * a run's image starts with one of DEATH_PIXELS, and a test can hold or fail the start of fresh workers.
  */
 import { existsSync } from 'node:fs';
-import type { EngineFactory } from '../../src/server/engine/create-engine.js';
+import type { CreateEngineOptions, EngineFactory } from '../../src/server/engine/create-engine.js';
+import type { Engine } from '../../src/server/engine/engine.js';
+import type { Architecture } from '../../src/server/model/architecture.js';
+import type { WeightMap } from '../../src/server/model/weights/weight-map.js';
 import { onnxWorkerData } from '../../src/server/engine/onnx/onnx-engine.js';
 import { startSupervisedEngine, type SupervisedWorkerOptions } from '../../src/server/engine/supervised-worker.js';
 import { Control, DEATH_PIXELS, modelValue, newControls, type DeathKind } from './engine-deaths.js';
 import type { DyingWorkerData } from './dying-engine-worker.js';
 import { rgbPixels } from './images.js';
+import { waitFor } from './poll.js';
 
 export type { DeathKind } from './engine-deaths.js';
 
@@ -60,6 +64,27 @@ export function dyingEngine(
         existsSync(`/proc/self/task/${threadId}`),
       ).length,
   };
+}
+
+/**
+ * Runs `test` on an engine the dying engine builds (one thread per instance unless `options` say otherwise), then
+ * lets held starts and deaths go, closes it, and waits until none of its worker threads is left.
+ */
+export async function withDyingEngine(
+  dying: DyingEngine,
+  model: { readonly arch: Architecture; readonly weights: WeightMap },
+  options: CreateEngineOptions,
+  test: (engine: Engine) => Promise<void>,
+): Promise<void> {
+  const engine = await dying.create('onnx', model.arch, model.weights, { threads: 1, ...options });
+  try {
+    await test(engine);
+  } finally {
+    dying.holdStarts(false);
+    dying.holdDeaths(false);
+    await engine.close();
+  }
+  await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end after close()');
 }
 
 /** One image's model input (`size` floats) that makes the worker die the `kind` way; the rest is `fill`. */

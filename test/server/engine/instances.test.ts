@@ -16,7 +16,7 @@ import type { Engine, EngineHealthEvents } from '../../../src/server/engine/engi
 import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
 import { runTensors } from '../../../src/server/engine/tensor-slab.js';
 import { imageSize } from '../../../src/server/model/architecture.js';
-import { deathFrame, deathInput, dyingEngine, type DyingEngine } from '../../support/dying-engine.js';
+import { deathFrame, deathInput, dyingEngine, withDyingEngine, type DyingEngine } from '../../support/dying-engine.js';
 import { settled, unary } from '../../support/grpc.js';
 import { tinyXception } from '../../support/hdf5-writer.js';
 import { rgbPixels } from '../../support/images.js';
@@ -73,21 +73,8 @@ function healthLog(): { readonly events: string[]; readonly health: EngineHealth
   };
 }
 
-async function withInstances(
-  dying: DyingEngine,
-  health: EngineHealthEvents,
-  test: (engine: Engine) => Promise<void>,
-): Promise<void> {
-  const engine = await dying.create('onnx', arch, weights, { threads: 1, instances: 2, health });
-  try {
-    await test(engine);
-  } finally {
-    dying.holdStarts(false);
-    dying.holdDeaths(false);
-    await engine.close();
-  }
-  await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end after close()');
-}
+const withInstances = (dying: DyingEngine, health: EngineHealthEvents, test: (engine: Engine) => Promise<void>) =>
+  withDyingEngine(dying, { arch, weights }, { instances: 2, health }, test);
 
 describe('an engine of two instances', () => {
   it('starts a worker per instance and runs a second image while the first is still in flight', async () => {

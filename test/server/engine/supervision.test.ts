@@ -10,7 +10,13 @@ import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
 import { runTensors } from '../../../src/server/engine/tensor-slab.js';
 import { Code, toServiceError } from '../../../src/server/errors.js';
 import { imageSize } from '../../../src/server/model/architecture.js';
-import { deathInput, dyingEngine, type DeathKind, type DyingEngine } from '../../support/dying-engine.js';
+import {
+  deathInput,
+  dyingEngine,
+  withDyingEngine,
+  type DeathKind,
+  type DyingEngine,
+} from '../../support/dying-engine.js';
 import { tinyXception } from '../../support/hdf5-writer.js';
 import { waitFor } from '../../support/poll.js';
 import { evaluateReference, prng, randomWeights, uniform } from '../../support/reference-model.js';
@@ -70,21 +76,8 @@ function expectCorrect(output: Float32Array): void {
 const run = (engine: Engine, input = image): Promise<Float32Array> => runTensors(engine, input, 1);
 const kill = (engine: Engine, kind: DeathKind): Promise<Float32Array> => run(engine, deathInput(kind, size, image));
 
-async function withEngine(
-  dying: DyingEngine,
-  health: EngineHealthEvents,
-  test: (engine: Engine) => Promise<void>,
-): Promise<void> {
-  const engine = await dying.create('onnx', arch, weights, { threads: 1, health });
-  try {
-    await test(engine);
-  } finally {
-    dying.holdStarts(false);
-    dying.holdDeaths(false);
-    await engine.close();
-  }
-  await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end after close()');
-}
+const withEngine = (dying: DyingEngine, health: EngineHealthEvents, test: (engine: Engine) => Promise<void>) =>
+  withDyingEngine(dying, { arch, weights }, { health }, test);
 
 describe('a worker that fails', () => {
   it.each([
