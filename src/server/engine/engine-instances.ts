@@ -1,9 +1,9 @@
 /**
  * Several supervised workers serving one engine (`--engine-instances`, Triton's instance count): each holds its own
  * copy of the model and runs it with the engine's threads, so as many runs go at once as there are workers. On 2 cores,
- * two workers of 1 thread finish 11–18% more images a second than one of 2 threads (a run's threads wait for each other
- * at every operator), but a lone request takes almost twice as long, and each worker holds ~300 MiB more: an option for
- * a replica kept busy by many callers, not for the lowest latency.
+ * two workers of 1 thread served 13–19% more calls a second to 16 callers than one of 2 threads (a run's threads wait
+ * for each other at every operator), but a lone request takes almost twice as long, and each worker holds ~300 MiB
+ * more: an option for a replica kept busy by many callers, not for the lowest latency.
  *
  * A run goes to the worker with the fewest runs in progress, a worker that is up before one being replaced. Health is
  * the engine's as a whole: down from any worker's fault until every worker is up again, and given up on (every run
