@@ -13,34 +13,12 @@ import {
   type PredictResponse,
 } from '../../../src/gen/modelhub/v1/model_service.js';
 import type { Engine, EngineHealthEvents } from '../../../src/server/engine/engine.js';
-import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
-import { runTensors } from '../../../src/server/engine/tensor-slab.js';
-import { imageSize } from '../../../src/server/model/architecture.js';
-import { deathFrame, deathInput, dyingEngine, withDyingEngine, type DyingEngine } from '../../support/dying-engine.js';
+import { deathFrame, dyingEngine, withDyingEngine, type DyingEngine } from '../../support/dying-engine.js';
 import { settled, unary } from '../../support/grpc.js';
-import { tinyXception } from '../../support/hdf5-writer.js';
 import { rgbPixels } from '../../support/images.js';
+import { expectCorrect, expectFault, healthLog, kill, run, tinyModel } from '../../support/engine-fixture.js';
 import { waitFor } from '../../support/poll.js';
-import { evaluateReference, prng, randomWeights, uniform } from '../../support/reference-model.js';
 import { modelClient, startTestServer, type TestServer } from '../../support/server.js';
-
-/** A small network of Xception's kinds of layers: workers start in a moment. */
-const arch = tinyXception(10);
-const weights = randomWeights(arch, 3);
-const size = imageSize(arch);
-const image = uniform(prng(9), size, -1, 1);
-const expected = evaluateReference(arch, weights, image, 1);
-
-function expectCorrect(output: Float32Array): void {
-  expect(output).toHaveLength(arch.classes);
-  let max = 0;
-  for (let i = 0; i < output.length; i++) max = Math.max(max, Math.abs(output[i]! - expected[i]!));
-  expect(max).toBeLessThan(1e-5);
-}
-
-const run = (engine: Engine): Promise<Float32Array> => runTensors(engine, image, 1);
-/** A run whose worker dies once the run is let go (held in flight while the dying engine holds deaths). */
-const kill = (engine: Engine): Promise<Float32Array> => runTensors(engine, deathInput('exit', size, image), 1);
 
 /** A promise and whether it has settled yet. */
 function tracked<T>(promise: Promise<T>): { readonly promise: Promise<T>; settled(): boolean } {
@@ -52,29 +30,8 @@ function tracked<T>(promise: Promise<T>): { readonly promise: Promise<T>; settle
   return { promise: settledPromise, settled: () => done };
 }
 
-async function expectFault(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  const error = await promise.then(
-    () => expect.unreachable('the run succeeded') as never,
-    (e: Error) => e,
-  );
-  expect(error).toBeInstanceOf(EngineFaultError);
-  expect(error.message).toMatch(message);
-}
-
-function healthLog(): { readonly events: string[]; readonly health: EngineHealthEvents } {
-  const events: string[] = [];
-  return {
-    events,
-    health: {
-      onFault: () => events.push('fault'),
-      onRestarted: () => events.push('restarted'),
-      onGaveUp: () => events.push('gaveUp'),
-    },
-  };
-}
-
 const withInstances = (dying: DyingEngine, health: EngineHealthEvents, test: (engine: Engine) => Promise<void>) =>
-  withDyingEngine(dying, { arch, weights }, { instances: 2, health }, test);
+  withDyingEngine(dying, tinyModel, { instances: 2, health }, test);
 
 describe('an engine of two instances', () => {
   it('starts a worker per instance and runs a second image while the first is still in flight', async () => {
@@ -86,7 +43,7 @@ describe('an engine of two instances', () => {
       expect(dying.liveWorkers()).toBe(2);
 
       dying.holdDeaths(true);
-      const held = tracked(kill(engine));
+      const held = tracked(kill(engine, 'exit'));
       // The held run keeps its worker; these go to the other one, one after another, and finish.
       for (let i = 0; i < 3; i++) expectCorrect(await run(engine));
       expect(held.settled()).toBe(false);
@@ -106,7 +63,7 @@ describe('an engine of two instances', () => {
     const log = healthLog();
     await withInstances(dying, log.health, async (engine) => {
       dying.holdStarts(true);
-      await expectFault(kill(engine), /died during this run/);
+      await expectFault(kill(engine, 'exit'), /died during this run/);
       await waitFor(() => dying.started() === 3, 10_000, 'the fresh worker to start');
       // Its replacement is held before it is ready: the runs go to the instance that is up, and nothing waits.
       for (let i = 0; i < 3; i++) expectCorrect(await run(engine));
@@ -122,9 +79,9 @@ describe('an engine of two instances', () => {
     const log = healthLog();
     await withInstances(dying, log.health, async (engine) => {
       dying.holdStarts(true);
-      await expectFault(kill(engine), /died during this run/);
+      await expectFault(kill(engine, 'exit'), /died during this run/);
       // The first instance is down: this one goes to the second, which dies too.
-      await expectFault(kill(engine), /died during this run/);
+      await expectFault(kill(engine, 'exit'), /died during this run/);
       expect(log.events).toEqual(['fault', 'fault']);
       await waitFor(() => dying.started() === 4, 10_000, 'both fresh workers to start');
       dying.holdStarts(false);
@@ -132,7 +89,7 @@ describe('an engine of two instances', () => {
       expect(log.events).toEqual(['fault', 'fault', 'restarted']);
       // Up means both: a held run on one and a run that finishes on the other.
       dying.holdDeaths(true);
-      const held = tracked(kill(engine));
+      const held = tracked(kill(engine, 'exit'));
       expectCorrect(await run(engine));
       expect(held.settled()).toBe(false);
       dying.holdDeaths(false);
@@ -144,7 +101,7 @@ describe('an engine of two instances', () => {
     const dying = dyingEngine({ maxFaults: 1 });
     const log = healthLog();
     await withInstances(dying, log.health, async (engine) => {
-      await expectFault(kill(engine), /died during this run/);
+      await expectFault(kill(engine, 'exit'), /died during this run/);
       expect(log.events).toEqual(['gaveUp']);
       await expectFault(run(engine), /was given up on/);
       await expectFault(run(engine), /was given up on/);
@@ -154,7 +111,9 @@ describe('an engine of two instances', () => {
   it('fails to start as a whole, leaving no worker running, when one instance fails to start', async () => {
     const dying = dyingEngine();
     dying.failStarts(true);
-    await expect(dying.create('onnx', arch, weights, { threads: 1, instances: 2 })).rejects.toThrow(/failed to start/);
+    await expect(dying.create('onnx', tinyModel.arch, tinyModel.weights, { threads: 1, instances: 2 })).rejects.toThrow(
+      /failed to start/,
+    );
     await waitFor(() => dying.liveWorkers() === 0, 10_000, 'every worker thread to end');
   });
 });

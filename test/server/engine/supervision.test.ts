@@ -6,78 +6,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Engine, EngineHealthEvents } from '../../../src/server/engine/engine.js';
-import { EngineFaultError } from '../../../src/server/engine/engine-fault.js';
-import { runTensors } from '../../../src/server/engine/tensor-slab.js';
-import { Code, toServiceError } from '../../../src/server/errors.js';
-import { imageSize } from '../../../src/server/model/architecture.js';
+import { dyingEngine, withDyingEngine, type DyingEngine } from '../../support/dying-engine.js';
 import {
-  deathInput,
-  dyingEngine,
-  withDyingEngine,
-  type DeathKind,
-  type DyingEngine,
-} from '../../support/dying-engine.js';
-import { tinyXception } from '../../support/hdf5-writer.js';
+  expectCorrect,
+  expectFault,
+  healthLog,
+  kill,
+  rejection,
+  run,
+  tinyModel,
+} from '../../support/engine-fixture.js';
 import { waitFor } from '../../support/poll.js';
-import { evaluateReference, prng, randomWeights, uniform } from '../../support/reference-model.js';
-
-/** A small network of Xception's kinds of layers: workers start in a moment. */
-const arch = tinyXception(10);
-const weights = randomWeights(arch, 3);
-const size = imageSize(arch);
-const image = uniform(prng(9), size, -1, 1);
-const expected = evaluateReference(arch, weights, image, 1);
-
-/** The engine's health events, in order. */
-function healthLog(): { readonly events: string[]; readonly errors: Error[]; readonly health: EngineHealthEvents } {
-  const events: string[] = [];
-  const errors: Error[] = [];
-  return {
-    events,
-    errors,
-    health: {
-      onFault: (error) => {
-        events.push('fault');
-        errors.push(error);
-      },
-      onRestarted: () => events.push('restarted'),
-      onGaveUp: (error) => {
-        events.push('gaveUp');
-        errors.push(error);
-      },
-    },
-  };
-}
-
-/** The error `promise` rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.unreachable('the run succeeded') as never,
-    (error: Error) => error,
-  );
-}
-
-/** The EngineFaultError a run rejects with, its message matching `message`; transports answer it UNAVAILABLE. */
-async function expectFault(promise: Promise<unknown>, message: RegExp): Promise<EngineFaultError> {
-  const error = await rejection(promise);
-  expect(error).toBeInstanceOf(EngineFaultError);
-  expect(error.message).toMatch(message);
-  expect(toServiceError(error).code).toBe(Code.UNAVAILABLE);
-  return error as EngineFaultError;
-}
-
-function expectCorrect(output: Float32Array): void {
-  expect(output).toHaveLength(arch.classes);
-  let max = 0;
-  for (let i = 0; i < output.length; i++) max = Math.max(max, Math.abs(output[i]! - expected[i]!));
-  expect(max).toBeLessThan(1e-5);
-}
-
-const run = (engine: Engine, input = image): Promise<Float32Array> => runTensors(engine, input, 1);
-const kill = (engine: Engine, kind: DeathKind): Promise<Float32Array> => run(engine, deathInput(kind, size, image));
 
 const withEngine = (dying: DyingEngine, health: EngineHealthEvents, test: (engine: Engine) => Promise<void>) =>
-  withDyingEngine(dying, { arch, weights }, { health }, test);
+  withDyingEngine(dying, tinyModel, { health }, test);
 
 describe('a worker that fails', () => {
   it.each([
@@ -194,7 +136,7 @@ describe('close()', () => {
   it('during a restart ends the worker being started and fails the runs that waited for it', async () => {
     const dying = dyingEngine();
     const log = healthLog();
-    const engine = await dying.create('onnx', arch, weights, { threads: 1, health: log.health });
+    const engine = await dying.create('onnx', tinyModel.arch, tinyModel.weights, { threads: 1, health: log.health });
     dying.holdStarts(true);
     await expectFault(kill(engine, 'exit'), /exited with code 7/);
     await waitFor(() => dying.started() === 2 && dying.liveWorkers() === 1, 10_000, 'the fresh worker to start');
